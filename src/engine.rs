@@ -19,7 +19,7 @@ mod rule;
 mod select;
 mod stage;
 
-pub use key::{KeyError, KeyErrorKind, Method, RouteKey, Segment, duplicate_keys};
+pub use key::{KeyError, KeyErrorKind, Method, RouteKey, Segment, duplicate_keys, same_route};
 pub use rule::Rule;
 pub use select::{Selection, Step, select};
 pub use stage::{Entry, NotServed, strip_entry};

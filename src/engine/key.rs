@@ -97,6 +97,13 @@ impl RouteKey {
             return Ok(RouteKey::Default);
         }
 
+        if s.trim() == "$default" {
+            return Err(KeyError::new(
+                KeyErrorKind::Syntax,
+                format!("route key `{s}` has spaces around `$default`"),
+                "write `$default` alone",
+            ));
+        }
         let Some((method, path)) = s.split_once(' ') else {
             return Err(KeyError::new(
                 KeyErrorKind::Syntax,
@@ -359,6 +366,12 @@ fn check_variables(key: &str, segments: &[Segment]) -> Result<(), KeyError> {
         ));
     }
     Ok(())
+}
+
+/// True when API Gateway would take `a` and `b` for one route: equal keys, or keys that differ
+/// only in a parameter's name (`GET /a/{x}` and `GET /a/{y}`).
+pub fn same_route(a: &RouteKey, b: &RouteKey) -> bool {
+    a.shape() == b.shape()
 }
 
 /// Every pair `(i, j)`, `i < j`, of keys API Gateway would take for one route (a 409 at deploy):
