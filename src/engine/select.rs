@@ -73,12 +73,10 @@ fn normalise(path: &str) -> String {
     if path.starts_with('/') { path.to_owned() } else { format!("/{path}") }
 }
 
-/// The request's path segments: none for `/`, and an empty last one for a trailing slash.
+/// The request's path segments: what lies between its slashes, so `/` is one empty segment and
+/// a trailing slash leaves an empty last one. The root route key, with no segments, matches `/`.
 fn split_path(path: &str) -> Vec<&str> {
-    match &path[1..] {
-        "" => Vec::new(),
-        rest => rest.split('/').collect(),
-    }
+    path[1..].split('/').collect()
 }
 
 struct Request<'a> {
@@ -202,6 +200,9 @@ fn match_path(
     request: &[&str],
     reading: Reading,
 ) -> Result<Vec<(String, String)>, Miss> {
+    if route.is_empty() {
+        return if request == [""] { Ok(Vec::new()) } else { Err(Miss::NoFit) };
+    }
     let (prefix, greedy) = match route.split_last() {
         Some((Segment::Greedy(name), prefix)) => (prefix, Some(name)),
         _ => (route, None),
@@ -233,11 +234,10 @@ fn match_path(
     let Some(name) = greedy else {
         return if empty && !reading.empty_binds { Err(Miss::Empty) } else { Ok(params) };
     };
-    // The root `/` has no segment left for `/{proxy+}`: the reference files that under row 10
-    // (an empty remainder), while a bare `/p` for `/p/{proxy+}` is row 11.
+    // `/p` for `/p/{proxy+}` has no slash after the prefix (row 11); `/p/`, and `/` for
+    // `/{proxy+}`, have one with nothing after it (row 10).
     let rest = &request[prefix.len()..];
     let (remainder, miss) = match rest {
-        [] if prefix.is_empty() => (String::new(), Some(Miss::Empty)),
         [] => (String::new(), Some(Miss::Bare)),
         [""] => (String::new(), Some(Miss::Empty)),
         _ => (rest.join("/"), None),
@@ -332,7 +332,7 @@ impl Explain<'_> {
     fn route(&self, index: Option<usize>) -> String {
         match index {
             Some(i) => format!("`{}`", self.routes[i]),
-            None => "404".to_owned(),
+            None => "no route (404)".to_owned(),
         }
     }
 
@@ -442,7 +442,7 @@ impl Explain<'_> {
     }
 
     fn beats(&self, winner: &Candidate, loser: &Candidate) -> Option<(Rule, String)> {
-        const TIER: [&str; 3] = ["`$default`", "greedy", "exact"];
+        const TIER: [&str; 3] = ["`$default`", "a greedy route", "an exact route"];
         if winner.tier != loser.tier {
             let why = format!(
                 "{} comes before {}",
@@ -491,14 +491,14 @@ impl Explain<'_> {
         let (now, then) = (self.route(pivot.now), self.route(pivot.then));
         let note = if pivot.others.is_empty() {
             format!(
-                "the answer is assumed: if {}, {} would go to {then} rather than {now}",
+                "the answer is assumed: if {}, {} would reach {then} rather than {now}",
                 other_reading(pivot.rule),
                 self.request()
             )
         } else {
             let others: Vec<&str> = pivot.others.iter().map(|&r| other_reading(r)).collect();
             format!(
-                "the answer is assumed: if {}, {} would go to {now}, and to {then} if also {}",
+                "the answer is assumed: if {}, {} would reach {now}, and {then} if also {}",
                 others.join(" and "),
                 self.request(),
                 other_reading(pivot.rule)

@@ -1,0 +1,17 @@
+//! specgen compiles a routing spec into a Pulumi program, OpenAPI documents and a Lambda router.
+//!
+//! The pipeline runs in stages, one module each: [`spec`] reads the YAML as written, [`model`]
+//! resolves it into URLs and routes derived once, [`check`] proves the guarantees on that model,
+//! [`render`] turns the model into files in memory, and [`output`] compares them with
+//! `generated/` or writes them. [`engine`] is API Gateway's route selection, which every check
+//! shares. [`run`] ties the stages together for the command line.
+
+pub mod check;
+pub mod diag;
+pub mod engine;
+pub mod model;
+pub mod output;
+pub mod render;
+pub mod run;
+pub mod spec;
+pub mod url;

@@ -1,0 +1,383 @@
+//! The router: from the route API Gateway chose to the arm that answers it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::uri::PathAndQuery;
+use http::{Method, Uri};
+use http_body_util::BodyExt;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use tower::{Service, ServiceExt};
+
+use crate::auth::{self, Credentials, TokenError};
+use crate::config::{self, ConfigError};
+use crate::discovery;
+use crate::model::{Arm, Environment, Route};
+use crate::respond::{self, Refusal};
+use crate::spec;
+use crate::upstream::{AuthorizationServer, UrlPolicy};
+use crate::{Error, VerifiedClaims};
+
+/// The Lambda router for this backend, in front of the consumer's `handler`.
+///
+/// It is a `tower::Service<lambda_http::Request>` that never fails: every problem is answered
+/// with a status code. Build one with [`Router::builder`].
+#[derive(Clone)]
+pub struct Router<S> {
+    shared: Arc<Shared>,
+    handler: S,
+}
+
+struct Shared {
+    environment: &'static Environment,
+    /// The named stage or mapping key in front of the mounts in public URLs, `""` when none.
+    base_path: &'static str,
+    authorization_server: AuthorizationServer,
+    /// The `scope` parameter of every challenge: the published scopes, then any required scope
+    /// that is not published.
+    challenge_scope: String,
+}
+
+/// Configures a [`Router`].
+pub struct RouterBuilder<S> {
+    handler: S,
+    environment: Option<String>,
+    loopback_metadata_url: Option<String>,
+}
+
+impl<S> Router<S> {
+    /// A builder for a router in front of `handler`, serving the environment named by the
+    /// variable `spec::ENV_VAR` unless [`RouterBuilder::environment`] names another.
+    pub fn builder(handler: S) -> RouterBuilder<S> {
+        let environment =
+            std::env::var_os(spec::ENV_VAR).map(|value| value.to_string_lossy().into_owned());
+        RouterBuilder { handler, environment, loopback_metadata_url: None }
+    }
+
+    /// The environment this router serves.
+    pub fn environment(&self) -> &'static Environment {
+        self.shared.environment
+    }
+}
+
+impl<S> RouterBuilder<S> {
+    /// Serves the environment called `name` instead of the one the variable names.
+    pub fn environment(mut self, name: impl Into<String>) -> Self {
+        self.environment = Some(name.into());
+        self
+    }
+
+    /// For tests: fetches the authorization server metadata from `url`, and the JWKS and
+    /// endpoints it names, instead of the compiled-in issuer. Only `http://` URLs on
+    /// 127.0.0.1, localhost or [::1] with a port are accepted, and then only such URLs are
+    /// fetched or redirected to; tokens must still carry the compiled-in issuer.
+    pub fn loopback_authorization_server(mut self, metadata_url: impl Into<String>) -> Self {
+        self.loopback_metadata_url = Some(metadata_url.into());
+        self
+    }
+
+    pub fn build(self) -> Result<Router<S>, ConfigError> {
+        let environment = config::select_environment(self.environment.as_deref())?;
+        config::check_tables()?;
+        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+            return Err(ConfigError::NoCryptoProvider);
+        }
+
+        let authorization_server = match &self.loopback_metadata_url {
+            Some(url) => {
+                config::check_loopback(url)?;
+                AuthorizationServer::new(url, UrlPolicy::Loopback)?
+            }
+            None => AuthorizationServer::new(environment.as_metadata_url, UrlPolicy::Https)?,
+        };
+
+        let mut scopes: Vec<&str> = spec::SCOPES.to_vec();
+        scopes.extend(spec::REQUIRED_SCOPES.iter().filter(|s| !spec::SCOPES.contains(s)));
+
+        let shared = Shared {
+            environment,
+            base_path: config::base_path(environment),
+            authorization_server,
+            challenge_scope: scopes.join(" "),
+        };
+        Ok(Router { shared: Arc::new(shared), handler: self.handler })
+    }
+}
+
+/// A request matched to one of the backend's routes.
+struct Target {
+    route: &'static Route,
+    /// The path of the request without stage or base path, as the route key spells it.
+    path: String,
+}
+
+impl<S, B> Router<S>
+where
+    S: Service<Request, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Error>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Error>,
+{
+    /// Answers one request. API Gateway events become requests with
+    /// `lambda_http::request::from_str`.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        self.clone().respond(request).await
+    }
+
+    async fn respond(self, request: Request) -> Response<Body> {
+        let Some(target) = resolve(&request, self.shared.base_path) else {
+            return respond::not_found();
+        };
+        let environment = self.shared.environment;
+        let server = &self.shared.authorization_server;
+        let method = request.method().clone();
+
+        match target.route.arm {
+            Arm::McpEndpoint | Arm::McpSubtree => self.guard(request, target).await,
+            Arm::ProtectedResourceMetadata => match target.route.resource {
+                Some(index) => discovery::protected_resource_metadata(&method, environment, index),
+                None => respond::not_found(),
+            },
+            Arm::RootProtectedResourceMetadata => {
+                let published = target.route.resource.and_then(|i| environment.resources.get(i));
+                match (target.route.resource, published) {
+                    (Some(index), Some(resource)) if resource.root_prm => {
+                        discovery::protected_resource_metadata(&method, environment, index)
+                    }
+                    _ => discovery::well_known_not_found(&method),
+                }
+            }
+            Arm::AuthorizationServerMetadata => {
+                discovery::authorization_server_metadata(&method, server).await
+            }
+            Arm::WellKnownNotFound => discovery::well_known_not_found(&method),
+            Arm::DefaultEndpoint => match target.route.endpoint {
+                Some(endpoint) => {
+                    let query = request.uri().query();
+                    discovery::default_endpoint(&method, endpoint, query, server).await
+                }
+                None => respond::not_found(),
+            },
+            Arm::Unprotected => self.call_handler(request, &target.path, None).await,
+        }
+    }
+
+    /// The MCP endpoint and its subtree: preflights pass, well-known paths below the mount get
+    /// a JSON 404, everything else needs a valid bearer token.
+    async fn guard(&self, request: Request, target: Target) -> Response<Body> {
+        let environment = self.shared.environment;
+        let Some(index) = target.route.resource else {
+            return respond::not_found();
+        };
+        let (Some(published), Some(resource)) =
+            (environment.resources.get(index), spec::RESOURCES.get(index))
+        else {
+            return respond::not_found();
+        };
+
+        if target.path.split('/').any(|segment| segment == ".well-known") {
+            return discovery::well_known_not_found(request.method());
+        }
+        if request.method() == Method::OPTIONS {
+            return respond::mcp_preflight();
+        }
+
+        let scope = self.shared.challenge_scope.as_str();
+        let refuse = |refusal| respond::refusal(refusal, published.prm_url, scope);
+        let verified = match auth::credentials(request.headers()) {
+            Credentials::Missing => return refuse(Refusal::NoToken),
+            Credentials::Malformed => return refuse(Refusal::InvalidRequest),
+            Credentials::Bearer(token) => {
+                let server = &self.shared.authorization_server;
+                auth::verify(token, environment.issuer, published.resource_url, server).await
+            }
+        };
+        let claims = match verified {
+            Ok(claims) => claims,
+            Err(TokenError::Invalid(reason)) => {
+                tracing::info!(%reason, "refused a bearer token");
+                return refuse(Refusal::InvalidToken);
+            }
+            Err(TokenError::Unavailable(error)) => {
+                tracing::error!(%error, "cannot fetch the issuer's keys");
+                let status = http::StatusCode::SERVICE_UNAVAILABLE;
+                return respond::with_mcp_cors(respond::error(status, "temporarily_unavailable"));
+            }
+        };
+        if !spec::REQUIRED_SCOPES.iter().all(|scope| claims.has_scope(scope)) {
+            return refuse(Refusal::InsufficientScope);
+        }
+
+        // `/mcp/` is served as `/mcp`: the slash is no part of the resource URL.
+        let trailing = format!("{}/", resource.mount);
+        let path = if target.path == trailing { resource.mount } else { target.path.as_str() };
+        let response = self.call_handler(request, path, Some(claims)).await;
+        respond::with_mcp_cors(response)
+    }
+
+    /// Hands `request` to the handler with its URI reduced to `path` and the query, and the
+    /// claims as an extension; buffers the handler's answer for API Gateway.
+    async fn call_handler(
+        &self,
+        mut request: Request,
+        path: &str,
+        claims: Option<VerifiedClaims>,
+    ) -> Response<Body> {
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
+        if let Ok(path_and_query) = PathAndQuery::try_from(path_and_query) {
+            *request.uri_mut() = Uri::from(path_and_query);
+        }
+        if let Some(claims) = claims {
+            request.extensions_mut().insert(claims);
+        }
+
+        let response = match self.handler.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                let error: Error = error.into();
+                tracing::error!(%error, "the handler failed");
+                return respond::error(http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let bytes = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) => {
+                let error: Error = error.into();
+                tracing::error!(%error, "the handler's response body failed");
+                return respond::error(http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+            }
+        };
+        let body = if bytes.is_empty() {
+            Body::Empty
+        } else {
+            match String::from_utf8(bytes.to_vec()) {
+                Ok(text) => Body::Text(text),
+                Err(binary) => Body::Binary(binary.into_bytes()),
+            }
+        };
+        Response::from_parts(parts, body)
+    }
+}
+
+impl<S, B> Service<Request> for Router<S>
+where
+    S: Service<Request, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Error>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Error>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The handler's readiness is awaited per request, on a clone.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let router = self.clone();
+        Box::pin(async move { Ok(router.respond(request).await) })
+    }
+}
+
+/// Finds the route API Gateway chose and checks that the request's path fits it. `None` when
+/// the route is not one of this backend's or the path does not fit (a misrouted or forged
+/// event): such a request is answered 404, whatever its path ends with.
+fn resolve(request: &Request, base_path: &str) -> Option<Target> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return None;
+    };
+    let key = context.route_key.as_deref()?;
+    let route = spec::ROUTES.iter().find(|route| route.key == key)?;
+
+    // No arm of the router is on `$default`, so every route key has a method and a path.
+    let (method, template) = key.split_once(' ')?;
+    if method != "ANY" && method != request.method().as_str() {
+        return None;
+    }
+
+    let expected = expand(template, request)?;
+    let received = received_path(request.raw_http_path(), context.stage.as_deref(), base_path);
+    (received == expected).then_some(Target { route, path: expected })
+}
+
+/// The path a route template stands for, with `{name}` and `{name+}` replaced by the path
+/// parameters API Gateway reported. A greedy parameter may be missing or empty (`/mcp/`); a
+/// plain one must be there and be one segment.
+fn expand(template: &str, request: &Request) -> Option<String> {
+    let parameters = request.path_parameters_ref();
+    let parameter = |name: &str| parameters.and_then(|p| p.first(name));
+
+    let mut path = String::new();
+    for (i, segment) in template.split('/').enumerate() {
+        if i > 0 {
+            path.push('/');
+        }
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => match name.strip_suffix('+') {
+                Some(greedy) => path.push_str(parameter(greedy).unwrap_or("")),
+                None => {
+                    let value = parameter(name).filter(|v| !v.is_empty() && !v.contains('/'))?;
+                    path.push_str(value);
+                }
+            },
+            None => path.push_str(segment),
+        }
+    }
+    Some(path)
+}
+
+/// The path of the request as the route key spells it: `rawPath` without the named stage
+/// (API Gateway keeps it in `rawPath`) and without the base path of the public URLs, `/` when
+/// empty (an empty mapping key can leave `rawPath` empty).
+fn received_path(raw_path: &str, stage: Option<&str>, base_path: &str) -> String {
+    let mut path = raw_path;
+    let stage = stage.filter(|stage| !stage.is_empty() && *stage != "$default");
+    let stage_prefix = stage.map(|stage| format!("/{stage}"));
+    if let Some(prefix) = &stage_prefix {
+        path = strip_path_prefix(path, prefix);
+    }
+    if !base_path.is_empty() && stage_prefix.as_deref() != Some(base_path) {
+        path = strip_path_prefix(path, base_path);
+    }
+    if path.is_empty() { "/".to_owned() } else { path.to_owned() }
+}
+
+/// `path` without `prefix` when the prefix ends at a segment boundary.
+fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
+    match path.strip_prefix(prefix) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_and_base_path_are_stripped_at_segment_boundaries() {
+        assert_eq!(received_path("/mcp", Some("$default"), ""), "/mcp");
+        assert_eq!(received_path("", Some("$default"), ""), "/");
+        assert_eq!(received_path("/prod/mcp", Some("prod"), ""), "/mcp");
+        assert_eq!(received_path("/prod", Some("prod"), ""), "/");
+        assert_eq!(received_path("/production/mcp", Some("prod"), ""), "/production/mcp");
+        assert_eq!(received_path("/v1/mcp", Some("$default"), "/v1"), "/mcp");
+        assert_eq!(received_path("/mcp", Some("$default"), "/v1"), "/mcp");
+        assert_eq!(received_path("/prod/mcp", Some("prod"), "/prod"), "/mcp");
+        assert_eq!(received_path("/prod/prod/mcp", Some("prod"), "/prod"), "/prod/mcp");
+    }
+}
