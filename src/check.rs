@@ -80,7 +80,7 @@ fn probes(model: &Model, env: &EnvModel) -> Vec<Probe> {
         _ => oauth.metadata_backend.clone(),
     };
     if !legacy_backend.is_empty() {
-        push(legacy, DOCUMENT_METHODS, &legacy_backend, "authorization server metadata (legacy)", true);
+        push(legacy, DOCUMENT_METHODS, &legacy_backend, "legacy authorization server metadata", true);
     }
     if let Some(paths) = on_origin {
         let backend = issuer_backend.unwrap_or_default();

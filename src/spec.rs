@@ -324,11 +324,18 @@ fn parse_error(file: &Path, error: &serde_saphyr::Error) -> Diagnostic {
 /// location itself, in the same form as every other diagnostic.
 fn plain_message(error: &serde_saphyr::Error) -> String {
     let text = error.to_string();
-    let first = text.lines().next().unwrap_or("invalid spec").trim();
-    let trimmed = match first.rfind(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
-    };
-    let lowered = trimmed.trim_end_matches('.');
-    lowered.to_string()
+    let mut message = text.lines().next().unwrap_or("invalid spec").trim();
+    message = message.strip_prefix("error: ").unwrap_or(message);
+    if let Some(rest) = message.strip_prefix("line ") {
+        // "line 10 column 5: unknown field ..." carries the position we print anyway.
+        if let Some((position, tail)) = rest.split_once(": ") {
+            if position.split(' ').all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit())) {
+                message = tail;
+            }
+        }
+    }
+    if let Some(i) = message.rfind(" at line ") {
+        message = &message[..i];
+    }
+    message.trim_end_matches('.').to_string()
 }
