@@ -55,11 +55,29 @@ fn probes(model: &Model, env: &EnvModel) -> Vec<Probe> {
     };
     for r in &env.resources {
         push(r.resource_url.clone(), MCP_METHODS, &r.backend, "MCP endpoint", true);
-        push(format!("{}/x", r.resource_url), MCP_METHODS, &r.backend, "MCP endpoint subpath", true);
+        push(
+            format!("{}/x", r.resource_url),
+            MCP_METHODS,
+            &r.backend,
+            "MCP endpoint subpath",
+            true,
+        );
         push(r.prm_url.clone(), DOCUMENT_METHODS, &r.backend, "protected resource metadata", true);
-        push(r.appended_prm_url.clone(), DOCUMENT_METHODS, &r.backend, "appended metadata probe", false);
+        push(
+            r.appended_prm_url.clone(),
+            DOCUMENT_METHODS,
+            &r.backend,
+            "appended metadata probe",
+            false,
+        );
         if let Some(root) = &r.root_prm_url {
-            push(root.clone(), DOCUMENT_METHODS, &r.backend, "root protected resource metadata", true);
+            push(
+                root.clone(),
+                DOCUMENT_METHODS,
+                &r.backend,
+                "root protected resource metadata",
+                true,
+            );
         }
         let (origin, mount_path) = (&env.origin, url::split_origin(&r.resource_url).1);
         for probe in [
@@ -76,11 +94,19 @@ fn probes(model: &Model, env: &EnvModel) -> Vec<Probe> {
     let on_origin = issuer_paths_on_origin(env);
     let legacy = format!("{}/.well-known/oauth-authorization-server", env.origin);
     let legacy_backend = match (&on_origin, &issuer_backend) {
-        (Some(paths), Some(b)) if paths.iter().any(|p| format!("{}{p}", env.origin) == legacy) => b.clone(),
+        (Some(paths), Some(b)) if paths.iter().any(|p| format!("{}{p}", env.origin) == legacy) => {
+            b.clone()
+        }
         _ => oauth.metadata_backend.clone(),
     };
     if !legacy_backend.is_empty() {
-        push(legacy, DOCUMENT_METHODS, &legacy_backend, "legacy authorization server metadata", true);
+        push(
+            legacy,
+            DOCUMENT_METHODS,
+            &legacy_backend,
+            "legacy authorization server metadata",
+            true,
+        );
     }
     if let Some(paths) = on_origin {
         let backend = issuer_backend.unwrap_or_default();
@@ -88,7 +114,9 @@ fn probes(model: &Model, env: &EnvModel) -> Vec<Probe> {
             push(format!("{}{p}", env.origin), DOCUMENT_METHODS, &backend, "issuer metadata", true);
         }
     }
-    if !oauth.metadata_backend.is_empty() && (oauth.default_endpoints || !oauth.default_endpoints_set) {
+    if !oauth.metadata_backend.is_empty()
+        && (oauth.default_endpoints || !oauth.default_endpoints_set)
+    {
         for endpoint in ["authorize", "token", "register"] {
             let url = format!("{}/{endpoint}", env.origin);
             push(url, &["GET", "POST"], &oauth.metadata_backend, "default OAuth endpoint", false);
@@ -107,7 +135,10 @@ fn check_discovery(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
                     "issuer-backend-missing",
                     &model.file,
                     at,
-                    format!("the issuer shares origin {} but no backend serves its metadata", env.origin),
+                    format!(
+                        "the issuer shares origin {} but no backend serves its metadata",
+                        env.origin
+                    ),
                 )
                 .help("name the backend that serves the issuer's metadata with `issuer_backend`"),
             );
@@ -160,10 +191,16 @@ fn check_discovery(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
                         )
                     };
                     diags.push(if probe.required {
-                        Diagnostic::error("discovery-shadowed", &model.file, route.at, message).help(help)
+                        Diagnostic::error("discovery-shadowed", &model.file, route.at, message)
+                            .help(help)
                     } else {
-                        Diagnostic::warning("discovery-probe-elsewhere", &model.file, route.at, message)
-                            .help(probe_help(probe.what))
+                        Diagnostic::warning(
+                            "discovery-probe-elsewhere",
+                            &model.file,
+                            route.at,
+                            message,
+                        )
+                        .help(probe_help(probe.what))
                     });
                     break;
                 }
@@ -174,7 +211,10 @@ fn check_discovery(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
                             "discovery-unrouted",
                             &model.file,
                             at,
-                            format!("{method} {} ({}) matches no route and gets a 404", probe.url, probe.what),
+                            format!(
+                                "{method} {} ({}) matches no route and gets a 404",
+                                probe.url, probe.what
+                            ),
                         )
                         .help("keep discovery routes on so the OAuth block derives the route"),
                     );
@@ -202,9 +242,14 @@ fn check_doubling(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
         needles.push((format!("mapping key {}", cd.mapping_key), segments(&cd.mapping_key)));
     }
 
-    let mut urls: Vec<(String, Pos, &str)> = vec![(env.base_url.clone(), env.at.origin, "base URL")];
+    let mut urls: Vec<(String, Pos, &str)> =
+        vec![(env.base_url.clone(), env.at.origin, "base URL")];
     for r in &env.resources {
-        let at = model.oauth.as_ref().and_then(|o| o.resources.iter().find(|m| m.mount == r.mount)).map_or(env.at.origin, |m| m.at);
+        let at = model
+            .oauth
+            .as_ref()
+            .and_then(|o| o.resources.iter().find(|m| m.mount == r.mount))
+            .map_or(env.at.origin, |m| m.at);
         urls.push((r.resource_url.clone(), at, "resource URL"));
         urls.push((r.prm_url.clone(), at, "metadata URL"));
     }
@@ -262,9 +307,15 @@ fn check_framework_values(model: &Model, env: &EnvModel, diags: &mut Diagnostics
                     "framework-base-url-missing",
                     &model.file,
                     var_name.at,
-                    format!("backend `{}` never sets `{}`, the base URL {} needs", b.name, var_name.value, fw.name),
+                    format!(
+                        "backend `{}` never sets `{}`, the base URL {} needs",
+                        b.name, var_name.value, fw.name
+                    ),
                 )
-                .help(format!("add `{}: {{derive: framework-base-url}}` to its environment", var_name.value)),
+                .help(format!(
+                    "add `{}: {{derive: framework-base-url}}` to its environment",
+                    var_name.value
+                )),
             );
             continue;
         };
@@ -272,9 +323,15 @@ fn check_framework_values(model: &Model, env: &EnvModel, diags: &mut Diagnostics
         let public = fw.public_url(value, &resource.mount);
         if public != resource.resource_url {
             let rule = if fw.appends_mount() {
-                format!("{} {} appends the mount path {} to {}", fw.name, fw.version_text, resource.mount, var.name)
+                format!(
+                    "{} {} appends the mount path {} to {}",
+                    fw.name, fw.version_text, resource.mount, var.name
+                )
             } else {
-                format!("{} {} uses {} as the resource URL as-is", fw.name, fw.version_text, var.name)
+                format!(
+                    "{} {} uses {} as the resource URL as-is",
+                    fw.name, fw.version_text, var.name
+                )
             };
             let correct = if fw.appends_mount() { &env.base_url } else { &resource.resource_url };
             diags.push(

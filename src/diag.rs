@@ -117,7 +117,10 @@ impl Diagnostics {
 
 /// Renders diagnostics as a user reads them on a terminal:
 /// `specs/x.yaml:12:5: error[route-shadowed]: message`, the source line with a caret, then help.
-pub fn render_human(diagnostics: &[Diagnostic], source_of: &dyn Fn(&Path) -> Option<String>) -> String {
+pub fn render_human(
+    diagnostics: &[Diagnostic],
+    source_of: &dyn Fn(&Path) -> Option<String>,
+) -> String {
     let mut out = String::new();
     for d in diagnostics {
         out.push_str(&format!(
@@ -129,18 +132,18 @@ pub fn render_human(diagnostics: &[Diagnostic], source_of: &dyn Fn(&Path) -> Opt
             d.code,
             d.message
         ));
-        if d.line > 0 {
-            if let Some(text) = source_of(&d.file).and_then(|s| source_line(&s, d.line)) {
-                let gutter = d.line.to_string();
-                let caret_pad: String = text
-                    .chars()
-                    .take(d.column.saturating_sub(1) as usize)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
-                out.push_str(&format!("{} |\n", " ".repeat(gutter.len())));
-                out.push_str(&format!("{gutter} | {text}\n"));
-                out.push_str(&format!("{} | {caret_pad}^\n", " ".repeat(gutter.len())));
-            }
+        if d.line > 0
+            && let Some(text) = source_of(&d.file).and_then(|s| source_line(&s, d.line))
+        {
+            let gutter = d.line.to_string();
+            let caret_pad: String = text
+                .chars()
+                .take(d.column.saturating_sub(1) as usize)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            out.push_str(&format!("{} |\n", " ".repeat(gutter.len())));
+            out.push_str(&format!("{gutter} | {text}\n"));
+            out.push_str(&format!("{} | {caret_pad}^\n", " ".repeat(gutter.len())));
         }
         if !d.help.is_empty() {
             out.push_str(&format!("  = help: {}\n", d.help));
@@ -152,7 +155,13 @@ pub fn render_human(diagnostics: &[Diagnostic], source_of: &dyn Fn(&Path) -> Opt
 fn source_line(source: &str, line: u32) -> Option<String> {
     let text = source.lines().nth(line.checked_sub(1)? as usize)?;
     // Control characters would let a hostile spec rewrite the terminal; show them escaped.
-    Some(text.chars().flat_map(|c| if c.is_control() && c != '\t' { c.escape_default().collect() } else { vec![c] }).collect())
+    Some(
+        text.chars()
+            .flat_map(|c| {
+                if c.is_control() && c != '\t' { c.escape_default().collect() } else { vec![c] }
+            })
+            .collect(),
+    )
 }
 
 /// Renders diagnostics as `{"diagnostics": [...]}` for machines.

@@ -307,7 +307,11 @@ impl Resolver<'_> {
     fn resolve(&mut self, source_text: &str, spec: &Spec) -> Option<Model> {
         let source = Source {
             file: display_path(self.file),
-            stem: self.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            stem: self
+                .file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             digest: crate::render::sha256_hex(source_text.as_bytes()),
         };
         let api = self.api(spec);
@@ -368,7 +372,11 @@ impl Resolver<'_> {
         }
     }
 
-    fn environments(&mut self, spec: &Spec, default_issuer: Option<&Located<String>>) -> Vec<EnvModel> {
+    fn environments(
+        &mut self,
+        spec: &Spec,
+        default_issuer: Option<&Located<String>>,
+    ) -> Vec<EnvModel> {
         if spec.environments.value.is_empty() {
             self.error(
                 "no-environments",
@@ -403,7 +411,11 @@ impl Resolver<'_> {
         out
     }
 
-    fn environment(&mut self, env: &spec::Environment, default_issuer: Option<&Located<String>>) -> Option<EnvModel> {
+    fn environment(
+        &mut self,
+        env: &spec::Environment,
+        default_issuer: Option<&Located<String>>,
+    ) -> Option<EnvModel> {
         let origin_text = &env.origin.value;
         let origin = match url::parse(origin_text) {
             Ok(u) => u,
@@ -422,7 +434,10 @@ impl Resolver<'_> {
                 self.error(
                     "local-not-loopback",
                     env.origin.at,
-                    format!("local environment `{}` has the non-loopback origin `{origin_text}`", env.name.value),
+                    format!(
+                        "local environment `{}` has the non-loopback origin `{origin_text}`",
+                        env.name.value
+                    ),
                     "a local environment runs on this machine: use http://127.0.0.1:PORT",
                 );
             }
@@ -430,21 +445,26 @@ impl Resolver<'_> {
             self.error(
                 "insecure-origin",
                 env.origin.at,
-                format!("deployed environment `{}` uses `{origin_text}` without https", env.name.value),
+                format!(
+                    "deployed environment `{}` uses `{origin_text}` without https",
+                    env.name.value
+                ),
                 "use https, or mark the environment `local: true` if it only runs on loopback",
             );
         }
 
-        let stage = env.stage.as_ref().map(|s| s.value.clone()).unwrap_or_else(|| "$default".into());
-        if let Some(s) = &env.stage {
-            if s.value != "$default" && !is_stage_name(&s.value) {
-                self.error(
-                    "invalid-stage",
-                    s.at,
-                    format!("stage name `{}` is not valid", s.value.escape_debug()),
-                    "use `$default`, or 1-128 letters, digits, `-` and `_`",
-                );
-            }
+        let stage =
+            env.stage.as_ref().map(|s| s.value.clone()).unwrap_or_else(|| "$default".into());
+        if let Some(s) = &env.stage
+            && s.value != "$default"
+            && !is_stage_name(&s.value)
+        {
+            self.error(
+                "invalid-stage",
+                s.at,
+                format!("stage name `{}` is not valid", s.value.escape_debug()),
+                "use `$default`, or 1-128 letters, digits, `-` and `_`",
+            );
         }
 
         let execute_api = url::is_execute_api_host(&origin.host);
@@ -472,11 +492,16 @@ impl Resolver<'_> {
                     "use path segments of letters, digits, `.`, `_` and `-`, without leading or trailing `/`",
                 );
             }
-            Some((CustomDomainModel { domain_name: origin.host.clone(), mapping_key: key.value }, key.at))
+            Some((
+                CustomDomainModel { domain_name: origin.host.clone(), mapping_key: key.value },
+                key.at,
+            ))
         };
 
         let base_url = match (&custom_domain, stage.as_str()) {
-            (Some((cd, _)), _) if !cd.mapping_key.is_empty() => format!("{origin_text}/{}", cd.mapping_key),
+            (Some((cd, _)), _) if !cd.mapping_key.is_empty() => {
+                format!("{origin_text}/{}", cd.mapping_key)
+            }
             (None, s) if !env.local && s != "$default" => format!("{origin_text}/{s}"),
             _ => origin_text.clone(),
         };
@@ -492,7 +517,10 @@ impl Resolver<'_> {
                 Ok(_) => self.error(
                     "invalid-issuer",
                     issuer_at,
-                    format!("issuer `{issuer_text}` of environment `{}` is not https", env.name.value),
+                    format!(
+                        "issuer `{issuer_text}` of environment `{}` is not https",
+                        env.name.value
+                    ),
                     "use the issuer exactly as the authorization server writes it, with https",
                 ),
                 Err(p) => self.error("invalid-issuer", issuer_at, p.message, p.help),
@@ -568,7 +596,11 @@ impl Resolver<'_> {
         false
     }
 
-    fn oauth(&mut self, oauth: &Located<spec::OAuth>, backends: &BTreeMap<String, Pos>) -> Option<OAuthModel> {
+    fn oauth(
+        &mut self,
+        oauth: &Located<spec::OAuth>,
+        backends: &BTreeMap<String, Pos>,
+    ) -> Option<OAuthModel> {
         let o = &oauth.value;
         if o.resources.value.is_empty() {
             self.error(
@@ -623,9 +655,10 @@ impl Resolver<'_> {
                 }
             }
         }
-        let issuer_backend = o.issuer_backend.as_ref().and_then(|b| {
-            self.known_backend(backends, b).then(|| b.value.clone())
-        });
+        let issuer_backend = o
+            .issuer_backend
+            .as_ref()
+            .and_then(|b| self.known_backend(backends, b).then(|| b.value.clone()));
         let metadata_backend = resources.first().map(|r| r.backend.clone()).unwrap_or_default();
         Some(OAuthModel {
             issuer: o.issuer.value.clone(),
@@ -659,8 +692,11 @@ impl Resolver<'_> {
                             "{origin}/.well-known/oauth-protected-resource{base_path}{}",
                             r.mount
                         ),
-                        appended_prm_url: format!("{resource_url}/.well-known/oauth-protected-resource"),
-                        root_prm_url: single.then(|| format!("{origin}/.well-known/oauth-protected-resource")),
+                        appended_prm_url: format!(
+                            "{resource_url}/.well-known/oauth-protected-resource"
+                        ),
+                        root_prm_url: single
+                            .then(|| format!("{origin}/.well-known/oauth-protected-resource")),
                         resource_url,
                     }
                 })
@@ -721,16 +757,26 @@ impl Resolver<'_> {
             }
         }
         let memory_mb = b.memory_mb.as_ref().map_or(256, |m| m.value);
-        if let Some(m) = &b.memory_mb {
-            if !(128..=10240).contains(&m.value) {
-                self.error("invalid-memory", m.at, format!("memory {} MB is outside Lambda's 128-10240", m.value), "pick a value from 128 to 10240");
-            }
+        if let Some(m) = &b.memory_mb
+            && !(128..=10240).contains(&m.value)
+        {
+            self.error(
+                "invalid-memory",
+                m.at,
+                format!("memory {} MB is outside Lambda's 128-10240", m.value),
+                "pick a value from 128 to 10240",
+            );
         }
         let timeout_seconds = b.timeout_seconds.as_ref().map_or(29, |t| t.value);
-        if let Some(t) = &b.timeout_seconds {
-            if !(1..=900).contains(&t.value) {
-                self.error("invalid-timeout", t.at, format!("timeout {} s is outside Lambda's 1-900", t.value), "pick a value from 1 to 900; API Gateway itself waits at most 30 s");
-            }
+        if let Some(t) = &b.timeout_seconds
+            && !(1..=900).contains(&t.value)
+        {
+            self.error(
+                "invalid-timeout",
+                t.at,
+                format!("timeout {} s is outside Lambda's 1-900", t.value),
+                "pick a value from 1 to 900; API Gateway itself waits at most 30 s",
+            );
         }
 
         let framework = b.framework.as_ref().and_then(|f| self.framework(f, b.router));
@@ -827,7 +873,9 @@ impl Resolver<'_> {
                     "reserved-env-name",
                     value.at,
                     format!("environment variable `{var}` is reserved"),
-                    format!("`{ROUTER_ENV_VAR}` is set by specgen; `AWS_*` and `LAMBDA_*` by Lambda"),
+                    format!(
+                        "`{ROUTER_ENV_VAR}` is set by specgen; `AWS_*` and `LAMBDA_*` by Lambda"
+                    ),
                 );
                 continue;
             }
@@ -865,7 +913,10 @@ impl Resolver<'_> {
                         self.error(
                             "unknown-environment",
                             value.at,
-                            format!("`{var}` names environment `{}`, which is not defined", name.escape_debug()),
+                            format!(
+                                "`{var}` names environment `{}`, which is not defined",
+                                name.escape_debug()
+                            ),
                             "remove the entry, or define the environment",
                         );
                     }
@@ -875,7 +926,12 @@ impl Resolver<'_> {
         }
         if b.router {
             let values = envs.iter().map(|e| (e.name.clone(), e.name.clone())).collect();
-            vars.push(EnvVarModel { name: ROUTER_ENV_VAR.into(), values, derived: true, at: b.name.at });
+            vars.push(EnvVarModel {
+                name: ROUTER_ENV_VAR.into(),
+                values,
+                derived: true,
+                at: b.name.at,
+            });
         }
         vars.sort_by(|a, b| a.name.cmp(&b.name));
         vars
@@ -897,7 +953,10 @@ impl Resolver<'_> {
                 self.error(
                     "invalid-name",
                     a.name.at,
-                    format!("authorizer name `{}` is invalid or repeated", a.name.value.escape_debug()),
+                    format!(
+                        "authorizer name `{}` is invalid or repeated",
+                        a.name.value.escape_debug()
+                    ),
                     "use a unique lowercase name",
                 );
                 continue;
@@ -910,7 +969,10 @@ impl Resolver<'_> {
                     self.error(
                         "authorizer-no-issuer",
                         a.name.at,
-                        format!("authorizer `{}` has no issuer for environment `{}`", a.name.value, env.name),
+                        format!(
+                            "authorizer `{}` has no issuer for environment `{}`",
+                            a.name.value, env.name
+                        ),
                         "set `issuer` on the authorizer, or an OAuth issuer",
                     );
                 }
@@ -953,7 +1015,8 @@ impl Resolver<'_> {
             routes.push(d);
         }
 
-        let backend_names: BTreeMap<String, Pos> = backends.iter().map(|b| (b.name.clone(), b.at)).collect();
+        let backend_names: BTreeMap<String, Pos> =
+            backends.iter().map(|b| (b.name.clone(), b.at)).collect();
         for r in &spec.routes {
             let parsed = match RouteKey::parse(&r.key.value) {
                 Ok(k) => k,
@@ -986,7 +1049,10 @@ impl Resolver<'_> {
                 let (code, message, help) = if other.derived {
                     (
                         "route-derived-duplicate",
-                        format!("route `{}` is already derived by the OAuth block ({})", r.key.value, other.purpose),
+                        format!(
+                            "route `{}` is already derived by the OAuth block ({})",
+                            r.key.value, other.purpose
+                        ),
                         "remove this route: the OAuth block derives it and sends it to the right backend",
                     )
                 } else {
@@ -999,7 +1065,8 @@ impl Resolver<'_> {
                 self.error(code, r.key.at, message, help);
                 continue;
             }
-            let backend = backends.iter().find(|b| b.name == r.backend.value).expect("checked above");
+            let backend =
+                backends.iter().find(|b| b.name == r.backend.value).expect("checked above");
             routes.push(RouteModel {
                 key: parsed.to_string(),
                 method: route_method(&parsed),
@@ -1022,11 +1089,15 @@ impl Resolver<'_> {
             self.error(
                 "quota-routes",
                 Pos::FILE,
-                format!("{} routes exceed API Gateway's default quota of {}", routes.len(), engine::MAX_ROUTES),
+                format!(
+                    "{} routes exceed API Gateway's default quota of {}",
+                    routes.len(),
+                    engine::MAX_ROUTES
+                ),
                 "request a quota increase, or merge routes under greedy paths",
             );
         }
-        routes.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+        routes.sort_by_key(sort_key);
         assign_idents(&mut routes);
         routes
     }
@@ -1037,10 +1108,20 @@ impl Resolver<'_> {
 }
 
 /// The routes the OAuth block derives. Each `ANY`, so `HEAD` and `OPTIONS` reach the backend too.
-fn derive_routes(oauth: &OAuthModel, envs: &[EnvModel], backends: &[BackendModel]) -> Vec<RouteModel> {
+fn derive_routes(
+    oauth: &OAuthModel,
+    envs: &[EnvModel],
+    backends: &[BackendModel],
+) -> Vec<RouteModel> {
     let mut out: Vec<RouteModel> = Vec::new();
     let router = |name: &str| backends.iter().any(|b| b.name == name && b.router);
-    let mut add = |path: String, backend: &str, auth: &'static str, purpose: &str, arm: Arm, resource: Option<usize>, at: Pos| {
+    let mut add = |path: String,
+                   backend: &str,
+                   auth: &'static str,
+                   purpose: &str,
+                   arm: Arm,
+                   resource: Option<usize>,
+                   at: Pos| {
         let key = format!("ANY {path}");
         if out.iter().any(|r| r.key == key) {
             return;
@@ -1072,7 +1153,15 @@ fn derive_routes(oauth: &OAuthModel, envs: &[EnvModel], backends: &[BackendModel
         for env in envs {
             if let Some(paths) = issuer_paths_on_origin(env) {
                 for path in paths {
-                    add(path, issuer_backend, "none", "issuer metadata", Arm::Unprotected, None, oauth.at);
+                    add(
+                        path,
+                        issuer_backend,
+                        "none",
+                        "issuer metadata",
+                        Arm::Unprotected,
+                        None,
+                        oauth.at,
+                    );
                 }
             }
         }
@@ -1083,7 +1172,15 @@ fn derive_routes(oauth: &OAuthModel, envs: &[EnvModel], backends: &[BackendModel
         let b = r.backend.as_str();
         let i = backend_resource_index(oauth, index);
         add(m.clone(), b, "bearer", "MCP endpoint", Arm::McpEndpoint, Some(i), r.at);
-        add(format!("{m}/{{proxy+}}"), b, "bearer", "MCP endpoint subtree", Arm::McpSubtree, Some(i), r.at);
+        add(
+            format!("{m}/{{proxy+}}"),
+            b,
+            "bearer",
+            "MCP endpoint subtree",
+            Arm::McpSubtree,
+            Some(i),
+            r.at,
+        );
         add(
             format!("/.well-known/oauth-protected-resource{m}"),
             b,
@@ -1108,7 +1205,15 @@ fn derive_routes(oauth: &OAuthModel, envs: &[EnvModel], backends: &[BackendModel
             format!("/.well-known/openid-configuration{m}"),
             format!("{m}/.well-known/openid-configuration"),
         ] {
-            add(probe, b, "none", "metadata probe seen in client logs", Arm::WellKnownNotFound, None, r.at);
+            add(
+                probe,
+                b,
+                "none",
+                "metadata probe seen in client logs",
+                Arm::WellKnownNotFound,
+                None,
+                r.at,
+            );
         }
     }
 
@@ -1137,7 +1242,15 @@ fn derive_routes(oauth: &OAuthModel, envs: &[EnvModel], backends: &[BackendModel
         );
         if oauth.default_endpoints {
             for endpoint in ["authorize", "token", "register"] {
-                add(format!("/{endpoint}"), first, "none", "default OAuth endpoint", Arm::DefaultEndpoint, None, oauth.at);
+                add(
+                    format!("/{endpoint}"),
+                    first,
+                    "none",
+                    "default OAuth endpoint",
+                    Arm::DefaultEndpoint,
+                    None,
+                    oauth.at,
+                );
             }
         }
     }
@@ -1169,7 +1282,10 @@ pub fn issuer_paths_on_origin(env: &EnvModel) -> Option<Vec<String>> {
     let inserted = |name: &str| format!("/.well-known/{name}{issuer_path}");
     let mut paths = vec![inserted("oauth-authorization-server"), inserted("openid-configuration")];
     if !issuer_path.is_empty() {
-        paths.push(format!("{}/.well-known/openid-configuration", issuer_path.trim_end_matches('/')));
+        paths.push(format!(
+            "{}/.well-known/openid-configuration",
+            issuer_path.trim_end_matches('/')
+        ));
     }
     Some(paths)
 }
@@ -1181,11 +1297,15 @@ fn derive_value(
     oauth: Option<&OAuthModel>,
     framework: Option<&FrameworkModel>,
 ) -> Result<String, (String, String)> {
-    let resources: Vec<&EnvResource> = env.resources.iter().filter(|r| r.backend == backend).collect();
+    let resources: Vec<&EnvResource> =
+        env.resources.iter().filter(|r| r.backend == backend).collect();
     let one_resource = || match resources.as_slice() {
         [one] => Ok(*one),
         _ => Err((
-            format!("`{what}` needs exactly one protected resource on backend `{backend}`, which has {}", resources.len()),
+            format!(
+                "`{what}` needs exactly one protected resource on backend `{backend}`, which has {}",
+                resources.len()
+            ),
             "derive it on the backend that serves the MCP endpoint".to_string(),
         )),
     };
@@ -1207,7 +1327,8 @@ fn derive_value(
         }
         other => Err((
             format!("`{}` is not a value specgen can derive", other.escape_debug()),
-            "use one of: origin, base-url, resource-url, framework-base-url, issuer, environment".into(),
+            "use one of: origin, base-url, resource-url, framework-base-url, issuer, environment"
+                .into(),
         )),
     }
 }
@@ -1222,8 +1343,9 @@ fn crate_models(
         .iter()
         .filter(|b| b.router)
         .map(|b| {
-            let resources: Vec<&ResourceModel> =
-                oauth.map(|o| o.resources.iter().filter(|r| r.backend == b.name).collect()).unwrap_or_default();
+            let resources: Vec<&ResourceModel> = oauth
+                .map(|o| o.resources.iter().filter(|r| r.backend == b.name).collect())
+                .unwrap_or_default();
             let name = b.crate_name.clone().expect("router backends have a crate name");
             CrateModel {
                 lib_name: name.to_snake_case(),
@@ -1259,7 +1381,12 @@ fn crate_models(
                     .iter()
                     .filter(|r| r.backend == b.name)
                     .filter_map(|r| {
-                        Some(CrateRoute { key: r.key.clone(), arm: r.arm?, resource: r.resource, endpoint: r.endpoint })
+                        Some(CrateRoute {
+                            key: r.key.clone(),
+                            arm: r.arm?,
+                            resource: r.resource,
+                            endpoint: r.endpoint,
+                        })
                     })
                     .collect(),
             }
@@ -1292,7 +1419,9 @@ fn config_keys(backends: &[BackendModel], envs: &[EnvModel]) -> Vec<ConfigKey> {
     if envs.iter().any(|e| !e.local && e.custom_domain.is_some()) {
         keys.push(ConfigKey {
             key: "certificateArn".into(),
-            description: "ARN of the ACM certificate of the stack's custom domain, in the API's region".into(),
+            description:
+                "ARN of the ACM certificate of the stack's custom domain, in the API's region"
+                    .into(),
             required: true,
         });
     }
@@ -1393,18 +1522,23 @@ fn is_name(name: &str) -> bool {
 }
 
 fn is_stage_name(name: &str) -> bool {
-    (1..=128).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    (1..=128).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn is_mapping_key(key: &str) -> bool {
     key.split('/').all(|s| {
-        !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     })
 }
 
 fn is_env_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A path as headers show it: relative, with `/` separators, so output does not depend on the

@@ -77,7 +77,11 @@ fn status(out: &Path, file: &File) -> io::Result<Status> {
         Ok(_) if owned(&path)? => Ok(Status::Stale),
         Ok(_) => Ok(Status::Foreign),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if path.is_dir() { Ok(Status::Foreign) } else { Ok(Status::Missing) }
+            if path.is_dir() {
+                Ok(Status::Foreign)
+            } else {
+                Ok(Status::Missing)
+            }
         }
         Err(e) if path.is_dir() => {
             let _ = e;

@@ -303,10 +303,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Spec, Diagnostic> {
 }
 
 fn parse_error(file: &Path, error: &serde_saphyr::Error) -> Diagnostic {
-    let at = error
-        .location()
-        .map(|l| Pos::new(clamp(l.line()), clamp(l.column())))
-        .unwrap_or(Pos::FILE);
+    let at =
+        error.location().map(|l| Pos::new(clamp(l.line()), clamp(l.column()))).unwrap_or(Pos::FILE);
     let message = plain_message(error);
     let help = if message.contains("unknown field") {
         "remove the key, or check its spelling against generated/specgen.schema.json"
@@ -328,10 +326,10 @@ fn plain_message(error: &serde_saphyr::Error) -> String {
     message = message.strip_prefix("error: ").unwrap_or(message);
     if let Some(rest) = message.strip_prefix("line ") {
         // "line 10 column 5: unknown field ..." carries the position we print anyway.
-        if let Some((position, tail)) = rest.split_once(": ") {
-            if position.split(' ').all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit())) {
-                message = tail;
-            }
+        if let Some((position, tail)) = rest.split_once(": ")
+            && position.split(' ').all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
+        {
+            message = tail;
         }
     }
     if let Some(i) = message.rfind(" at line ") {

@@ -41,9 +41,9 @@ fn problem(message: impl Into<String>, help: impl Into<String>) -> UrlProblem {
 
 /// Parses an absolute URL with no user info, query or fragment.
 pub fn parse(text: &str) -> Result<ParsedUrl, UrlProblem> {
-    let (scheme, rest) = text
-        .split_once("://")
-        .ok_or_else(|| problem(format!("`{text}` is not an absolute URL"), "write it as https://host"))?;
+    let (scheme, rest) = text.split_once("://").ok_or_else(|| {
+        problem(format!("`{text}` is not an absolute URL"), "write it as https://host")
+    })?;
     if scheme != "https" && scheme != "http" {
         return Err(problem(
             format!("`{text}` has scheme `{scheme}`; only https (and http on loopback) work here"),
@@ -69,15 +69,21 @@ pub fn parse(text: &str) -> Result<ParsedUrl, UrlProblem> {
     if authority.contains('@') {
         return Err(problem(format!("`{text}` carries user info"), "remove the `user@` part"));
     }
-    let (host, port) = split_port(authority)
-        .ok_or_else(|| problem(format!("`{text}` has an invalid port"), "write host:PORT with 1-65535"))?;
+    let (host, port) = split_port(authority).ok_or_else(|| {
+        problem(format!("`{text}` has an invalid port"), "write host:PORT with 1-65535")
+    })?;
     if host.is_empty() || !valid_host(host) {
         return Err(problem(
             format!("`{text}` has an invalid host `{host}`"),
             "use a lowercase DNS name, an IPv4 address or [::1]",
         ));
     }
-    Ok(ParsedUrl { scheme: scheme.to_string(), host: host.to_string(), port, path: path.to_string() })
+    Ok(ParsedUrl {
+        scheme: scheme.to_string(),
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
 }
 
 fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {

@@ -53,7 +53,8 @@ fn bundled_spec_outputs() {
     insta::glob!("../specs/*.yaml", |path| {
         let file = relative(path);
         let compiled = compile(&file);
-        let errors: Vec<_> = compiled.diagnostics.sorted().into_iter().filter(|d| d.is_error()).collect();
+        let errors: Vec<_> =
+            compiled.diagnostics.sorted().into_iter().filter(|d| d.is_error()).collect();
         assert!(errors.is_empty(), "bundled spec {} has errors: {errors:#?}", file.display());
         assert!(!compiled.files.is_empty());
         for out in &compiled.files {

@@ -101,15 +101,9 @@ pub fn md(s: &str) -> String {
 /// Inline code in Markdown, for values a reader should see exactly (URLs, route keys). The
 /// fence is longer than any run of backticks inside, and `|` is escaped for table cells.
 pub fn md_code(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_control() || is_invisible(c) { '\u{fffd}' } else { c })
-        .collect();
-    let longest = clean
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let clean: String =
+        s.chars().map(|c| if c.is_control() || is_invisible(c) { '\u{fffd}' } else { c }).collect();
+    let longest = clean.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     let pad = if clean.starts_with('`') || clean.ends_with('`') { " " } else { "" };
     format!("{fence}{pad}{}{pad}{fence}", clean.replace('|', "\\|"))

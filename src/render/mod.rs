@@ -49,7 +49,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Renders every output of one spec, under `<stem>/`.
 pub fn render_spec(model: &Model) -> Result<Vec<File>, RenderError> {
     let env = environment();
-    let context = minijinja::context! { spec => minijinja::Value::from(minijinja::value::Serde(model)) };
+    let context =
+        minijinja::context! { spec => minijinja::Value::from(minijinja::value::Serde(model)) };
     let root = PathBuf::from(&model.source.stem);
     let mut files = Vec::new();
 
