@@ -238,6 +238,10 @@ fn row10_q_greedy_needs_a_non_empty_remainder() {
         &[req("GET", "/a/", None), req("GET", "/a/1", Some("GET /a/{id}"))],
     );
     assert_eq!(s[0].assumptions, [Rule::GreedyNeedsRemainder]);
+
+    // `/` is one empty segment to a `{var}` too (found by the property tests).
+    let s = check(&["GET /{id}"], &[req("GET", "/", None)]);
+    assert_eq!(s[0].assumptions, [Rule::GreedyNeedsRemainder]);
 }
 
 #[test]

@@ -19,7 +19,7 @@ struct Readings {
 }
 
 fn same(r: Readings, a: &str, b: &str) -> bool {
-    if r.fold { a.to_ascii_lowercase() == b.to_ascii_lowercase() } else { a == b }
+    if r.fold { a.eq_ignore_ascii_case(b) } else { a == b }
 }
 
 /// The variables a path binds to `pattern` (the key's path), or `None` when it does not match.
@@ -201,15 +201,46 @@ fn route_key() -> impl Strategy<Value = String> {
     })
 }
 
+/// Routes over one base path, each with some segments made variables or a greedy tail: tables
+/// where many routes compete for the same requests.
+fn family() -> impl Strategy<Value = (Vec<String>, String)> {
+    let base = prop::collection::vec(prop::sample::select(vec!["a", "api"]), 1..4);
+    let method = prop::sample::select(vec!["GET", "POST", "ANY"]);
+    let route = (method, any::<u8>(), 0..4usize);
+    (base, prop::collection::vec(route, 1..6)).prop_map(|(base, routes)| {
+        let keys = routes
+            .into_iter()
+            .map(|(method, vars, greedy_at)| {
+                let mut pieces: Vec<String> = base
+                    .iter()
+                    .enumerate()
+                    .map(
+                        |(i, l)| {
+                            if vars & (1 << i) != 0 { format!("{{v{i}}}") } else { l.to_string() }
+                        },
+                    )
+                    .collect();
+                if greedy_at < pieces.len() {
+                    pieces.truncate(greedy_at);
+                    pieces.push("{proxy+}".to_string());
+                }
+                format!("{method} /{}", pieces.join("/"))
+            })
+            .collect();
+        (keys, format!("/{}", base.join("/")))
+    })
+}
+
+fn with_default(mut keys: Vec<String>, at: Option<usize>) -> Vec<String> {
+    if let Some(at) = at {
+        keys.insert(at.min(keys.len()), "$default".to_string());
+    }
+    keys
+}
+
 fn table() -> impl Strategy<Value = Vec<String>> {
-    (prop::collection::vec(route_key(), 0..8), prop::option::of(0..8usize)).prop_map(
-        |(mut keys, default)| {
-            if let Some(at) = default {
-                keys.insert(at.min(keys.len()), "$default".to_string());
-            }
-            keys
-        },
-    )
+    let tables = prop_oneof![prop::collection::vec(route_key(), 0..8), family().prop_map(|f| f.0)];
+    (tables, prop::option::of(0..8usize)).prop_map(|(keys, at)| with_default(keys, at))
 }
 
 const METHODS: [&str; 5] = ["GET", "POST", "OPTIONS", "DELETE", "get"];
@@ -249,12 +280,20 @@ fn aimed_request(keys: &[String]) -> BoxedStrategy<(String, String)> {
         .boxed()
 }
 
-/// A table and a request for it, half of them aimed at one of its routes.
+/// A table and a request for it: any request, one aimed at a route, or a family's base path.
 fn case() -> impl Strategy<Value = (Vec<String>, (String, String))> {
-    table().prop_flat_map(|keys| {
+    let random = table().prop_flat_map(|keys| {
         let request = prop_oneof![any_request().boxed(), aimed_request(&keys)];
         (Just(keys), request)
-    })
+    });
+    let family = (family(), prop::option::of(0..8usize)).prop_flat_map(|((keys, base), at)| {
+        let keys = with_default(keys, at);
+        let base = (prop::sample::select(METHODS.to_vec()), Just(base))
+            .prop_map(|(m, path)| (m.to_string(), path));
+        let request = prop_oneof![base.boxed(), aimed_request(&keys)];
+        (Just(keys), request)
+    });
+    prop_oneof![random, family]
 }
 
 proptest! {
