@@ -445,6 +445,7 @@ fn section2_invalid_keys_say_why() {
         ("GET /{id}.json", PartialSegmentVariable),
         ("GET /a{id}", PartialSegmentVariable),
         ("GET /{id", PartialSegmentVariable),
+        ("GET /id}", PartialSegmentVariable),
         ("GET /{}", InvalidVariableName),
         ("GET /{+}", InvalidVariableName),
         ("GET /{a b}", Syntax),

@@ -99,10 +99,10 @@ struct Reading {
 impl Reading {
     const ASSUMED: Reading = Reading { empty_binds: false, bare_binds: false, fold_case: false };
 
-    /// The other readings, one per `[?]` row, in the order of [`Reading::all`]'s bits.
+    /// The `[?]` rows a reading can flip; bit i of [`Reading::from_bits`] flips `ROWS[i]`.
     const ROWS: [Rule; 3] = [Rule::GreedyNeedsRemainder, Rule::GreedyNotBare, Rule::CaseSensitive];
 
-    /// The reading that flips the rows whose bits are set in `bits` (bit i is `ROWS[i]`).
+    /// The reading that flips the rows whose bits are set in `bits`.
     fn from_bits(bits: u8) -> Reading {
         Reading { empty_binds: bits & 1 != 0, bare_binds: bits & 2 != 0, fold_case: bits & 4 != 0 }
     }
@@ -155,7 +155,7 @@ fn candidate(index: usize, route: &RouteKey, req: &Request, reading: Reading) ->
             tier: 0,
             path: Vec::new(),
             specific: false,
-            params: vec![],
+            params: Vec::new(),
         });
     };
     if !method_fits(*method, req.method, reading) {
@@ -185,7 +185,7 @@ fn method_fits(route: Method, request: &str, reading: Reading) -> bool {
     route == Method::Any || reading.same(route.as_str(), request)
 }
 
-/// Why a route's path does not match, when the reason is one of the `[?]` rows.
+/// Why a route's path does not match: no fit at all, or only by one of the `[?]` rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Miss {
     NoFit,
@@ -231,29 +231,20 @@ fn match_path(
         }
     }
 
-    let Some(name) = greedy else {
-        return if empty && !reading.empty_binds { Err(Miss::Empty) } else { Ok(params) };
-    };
-    // `/p` for `/p/{proxy+}` has no slash after the prefix (row 11); `/p/`, and `/` for
-    // `/{proxy+}`, have one with nothing after it (row 10).
-    let rest = &request[prefix.len()..];
-    let (remainder, miss) = match rest {
-        [] => (String::new(), Some(Miss::Bare)),
-        [""] => (String::new(), Some(Miss::Empty)),
-        _ => (rest.join("/"), None),
-    };
-    let allowed = |m: Miss| match m {
-        Miss::Empty => reading.empty_binds,
-        Miss::Bare => reading.bare_binds,
-        Miss::NoFit => false,
-    };
     if empty && !reading.empty_binds {
         return Err(Miss::Empty);
     }
-    if let Some(m) = miss.filter(|&m| !allowed(m)) {
-        return Err(m);
+    let Some(name) = greedy else { return Ok(params) };
+
+    // `/p` for `/p/{proxy+}` has no slash after the prefix (row 11); `/p/`, and `/` for
+    // `/{proxy+}`, have one with nothing after it (row 10).
+    let rest = &request[prefix.len()..];
+    match rest {
+        [] if !reading.bare_binds => return Err(Miss::Bare),
+        [""] if !reading.empty_binds => return Err(Miss::Empty),
+        _ => {}
     }
-    params.push((name.clone(), remainder));
+    params.push((name.clone(), rest.join("/")));
     Ok(params)
 }
 
