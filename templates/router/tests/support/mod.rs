@@ -132,6 +132,12 @@ impl Event {
         self.header("authorization", &format!("Bearer {token}"))
     }
 
+    pub fn body(mut self, body: &str) -> Event {
+        self.0["body"] = json!(body);
+        self.0["headers"]["content-length"] = json!(body.len().to_string());
+        self
+    }
+
     pub fn query(mut self, query: &str) -> Event {
         self.0["rawQueryString"] = json!(query);
         self
