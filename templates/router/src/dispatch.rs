@@ -92,6 +92,10 @@ impl<S> RouterBuilder<S> {
                 config::check_loopback(url)?;
                 AuthorizationServer::new(url, UrlPolicy::Loopback)?
             }
+            // A local environment's issuer is itself on loopback, over plain http.
+            None if config::is_loopback_http(environment.as_metadata_url) => {
+                AuthorizationServer::new(environment.as_metadata_url, UrlPolicy::Loopback)?
+            }
             None => AuthorizationServer::new(environment.as_metadata_url, UrlPolicy::Https)?,
         };
 
