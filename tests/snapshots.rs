@@ -50,7 +50,7 @@ fn invalid_fixture_json_diagnostics_have_every_field() {
 
 #[test]
 fn bundled_spec_outputs() {
-    insta::glob!("../specs/*.yaml", |path| {
+    insta::glob!(env!("CARGO_MANIFEST_DIR"), "specs/*.yaml", |path| {
         let file = relative(path);
         let compiled = compile(&file);
         let errors: Vec<_> =
@@ -73,7 +73,7 @@ fn bundled_spec_outputs() {
 
 #[test]
 fn bundled_spec_warnings() {
-    insta::glob!("../specs/*.yaml", |path| {
+    insta::glob!(env!("CARGO_MANIFEST_DIR"), "specs/*.yaml", |path| {
         let file = relative(path);
         let compiled = compile(&file);
         let source = compiled.source.clone();

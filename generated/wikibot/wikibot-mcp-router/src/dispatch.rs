@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::uri::PathAndQuery;
-use http::{Method, Uri};
+use http::{Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -95,6 +95,10 @@ impl<S> RouterBuilder<S> {
                 config::check_loopback(url)?;
                 AuthorizationServer::new(url, UrlPolicy::Loopback)?
             }
+            // A local environment's issuer is itself on loopback, over plain http.
+            None if config::is_loopback_http(environment.as_metadata_url) => {
+                AuthorizationServer::new(environment.as_metadata_url, UrlPolicy::Loopback)?
+            }
             None => AuthorizationServer::new(environment.as_metadata_url, UrlPolicy::Https)?,
         };
 
@@ -134,15 +138,17 @@ where
     }
 
     async fn respond(self, request: Request) -> Response<Body> {
-        let Some(target) = resolve(&request, self.shared.base_path) else {
+        // The handler is moved, never borrowed, across awaits: it need not be `Sync`.
+        let Router { shared, handler } = self;
+        let Some(target) = resolve(&request, shared.base_path) else {
             return respond::not_found();
         };
-        let environment = self.shared.environment;
-        let server = &self.shared.authorization_server;
+        let environment = shared.environment;
+        let server = &shared.authorization_server;
         let method = request.method().clone();
 
         match target.route.arm {
-            Arm::McpEndpoint | Arm::McpSubtree => self.guard(request, target).await,
+            Arm::McpEndpoint | Arm::McpSubtree => guard(&shared, handler, request, target).await,
             Arm::ProtectedResourceMetadata => match target.route.resource {
                 Some(index) => discovery::protected_resource_metadata(&method, environment, index),
                 None => respond::not_found(),
@@ -167,109 +173,127 @@ where
                 }
                 None => respond::not_found(),
             },
-            Arm::Unprotected => self.call_handler(request, &target.path, None).await,
+            Arm::Unprotected => call_handler(handler, request, &target.path, None).await,
         }
     }
+}
 
-    /// The MCP endpoint and its subtree: preflights pass, well-known paths below the mount get
-    /// a JSON 404, everything else needs a valid bearer token.
-    async fn guard(&self, request: Request, target: Target) -> Response<Body> {
-        let environment = self.shared.environment;
-        let Some(index) = target.route.resource else {
-            return respond::not_found();
-        };
-        let (Some(published), Some(resource)) =
-            (environment.resources.get(index), spec::RESOURCES.get(index))
-        else {
-            return respond::not_found();
-        };
+/// The MCP endpoint and its subtree: preflights pass, well-known paths below the mount get a
+/// JSON 404, everything else needs a valid bearer token.
+async fn guard<S, B>(
+    shared: &Shared,
+    handler: S,
+    request: Request,
+    target: Target,
+) -> Response<Body>
+where
+    S: Service<Request, Response = http::Response<B>>,
+    S::Error: Into<Error>,
+    B: http_body::Body,
+    B::Error: Into<Error>,
+{
+    let environment = shared.environment;
+    let Some(index) = target.route.resource else {
+        return respond::not_found();
+    };
+    let (Some(published), Some(resource)) =
+        (environment.resources.get(index), spec::RESOURCES.get(index))
+    else {
+        return respond::not_found();
+    };
 
-        if target.path.split('/').any(|segment| segment == ".well-known") {
-            return discovery::well_known_not_found(request.method());
-        }
-        if request.method() == Method::OPTIONS {
-            return respond::mcp_preflight();
-        }
-
-        let scope = self.shared.challenge_scope.as_str();
-        let refuse = |refusal| respond::refusal(refusal, published.prm_url, scope);
-        let verified = match auth::credentials(request.headers()) {
-            Credentials::Missing => return refuse(Refusal::NoToken),
-            Credentials::Malformed => return refuse(Refusal::InvalidRequest),
-            Credentials::Bearer(token) => {
-                let server = &self.shared.authorization_server;
-                auth::verify(token, environment.issuer, published.resource_url, server).await
-            }
-        };
-        let claims = match verified {
-            Ok(claims) => claims,
-            Err(TokenError::Invalid(reason)) => {
-                tracing::info!(%reason, "refused a bearer token");
-                return refuse(Refusal::InvalidToken);
-            }
-            Err(TokenError::Unavailable(error)) => {
-                tracing::error!(%error, "cannot fetch the issuer's keys");
-                let status = http::StatusCode::SERVICE_UNAVAILABLE;
-                return respond::with_mcp_cors(respond::error(status, "temporarily_unavailable"));
-            }
-        };
-        if !spec::REQUIRED_SCOPES.iter().all(|scope| claims.has_scope(scope)) {
-            return refuse(Refusal::InsufficientScope);
-        }
-
-        // `/mcp/` is served as `/mcp`: the slash is no part of the resource URL.
-        let trailing = format!("{}/", resource.mount);
-        let path = if target.path == trailing { resource.mount } else { target.path.as_str() };
-        let response = self.call_handler(request, path, Some(claims)).await;
-        respond::with_mcp_cors(response)
+    let below_mount = target.path.strip_prefix(resource.mount).unwrap_or("");
+    if below_mount.split('/').any(|segment| segment == ".well-known") {
+        return discovery::well_known_not_found(request.method());
+    }
+    if request.method() == Method::OPTIONS {
+        return respond::mcp_preflight();
     }
 
-    /// Hands `request` to the handler with its URI reduced to `path` and the query, and the
-    /// claims as an extension; buffers the handler's answer for API Gateway.
-    async fn call_handler(
-        &self,
-        mut request: Request,
-        path: &str,
-        claims: Option<VerifiedClaims>,
-    ) -> Response<Body> {
-        let path_and_query = match request.uri().query() {
-            Some(query) => format!("{path}?{query}"),
-            None => path.to_owned(),
-        };
-        if let Ok(path_and_query) = PathAndQuery::try_from(path_and_query) {
-            *request.uri_mut() = Uri::from(path_and_query);
+    let scope = shared.challenge_scope.as_str();
+    let refuse = |refusal| respond::refusal(refusal, published.prm_url, scope);
+    let verified = match auth::credentials(request.headers()) {
+        Credentials::Missing => return refuse(Refusal::NoToken),
+        Credentials::Malformed => return refuse(Refusal::InvalidRequest),
+        Credentials::Bearer(token) => {
+            let server = &shared.authorization_server;
+            auth::verify(token, environment.issuer, published.resource_url, server).await
         }
-        if let Some(claims) = claims {
-            request.extensions_mut().insert(claims);
+    };
+    let claims = match verified {
+        Ok(claims) => claims,
+        Err(TokenError::Invalid(reason)) => {
+            tracing::info!(%reason, "refused a bearer token");
+            return refuse(Refusal::InvalidToken);
         }
-
-        let response = match self.handler.clone().oneshot(request).await {
-            Ok(response) => response,
-            Err(error) => {
-                let error: Error = error.into();
-                tracing::error!(%error, "the handler failed");
-                return respond::error(http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
-            }
-        };
-        let (parts, body) = response.into_parts();
-        let bytes = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => {
-                let error: Error = error.into();
-                tracing::error!(%error, "the handler's response body failed");
-                return respond::error(http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
-            }
-        };
-        let body = if bytes.is_empty() {
-            Body::Empty
-        } else {
-            match String::from_utf8(bytes.to_vec()) {
-                Ok(text) => Body::Text(text),
-                Err(binary) => Body::Binary(binary.into_bytes()),
-            }
-        };
-        Response::from_parts(parts, body)
+        Err(TokenError::Unavailable(error)) => {
+            tracing::error!(%error, "cannot fetch the issuer's keys");
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return respond::with_mcp_cors(respond::error(status, "temporarily_unavailable"));
+        }
+    };
+    if !spec::REQUIRED_SCOPES.iter().all(|scope| claims.has_scope(scope)) {
+        return refuse(Refusal::InsufficientScope);
     }
+
+    // `/mcp/` is served as `/mcp`: the slash is no part of the resource URL.
+    let trailing = format!("{}/", resource.mount);
+    let path = if target.path == trailing { resource.mount } else { target.path.as_str() };
+    let response = call_handler(handler, request, path, Some(claims)).await;
+    respond::with_mcp_cors(response)
+}
+
+/// Hands `request` to the handler with its URI reduced to `path` and the query, and the claims
+/// as an extension; buffers the handler's answer for API Gateway.
+async fn call_handler<S, B>(
+    handler: S,
+    mut request: Request,
+    path: &str,
+    claims: Option<VerifiedClaims>,
+) -> Response<Body>
+where
+    S: Service<Request, Response = http::Response<B>>,
+    S::Error: Into<Error>,
+    B: http_body::Body,
+    B::Error: Into<Error>,
+{
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    if let Ok(path_and_query) = PathAndQuery::try_from(path_and_query) {
+        *request.uri_mut() = Uri::from(path_and_query);
+    }
+    if let Some(claims) = claims {
+        request.extensions_mut().insert(claims);
+    }
+
+    let response = match handler.oneshot(request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let error: Error = error.into();
+            tracing::error!(%error, "the handler failed");
+            return respond::error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+        }
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => {
+            let error: Error = error.into();
+            tracing::error!(%error, "the handler's response body failed");
+            return respond::error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+        }
+    };
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(binary) => Body::Binary(binary.into_bytes()),
+        }
+    };
+    Response::from_parts(parts, body)
 }
 
 impl<S, B> Service<Request> for Router<S>

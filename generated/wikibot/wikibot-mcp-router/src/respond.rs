@@ -35,7 +35,11 @@ pub(crate) const AS_METADATA_CACHE_CONTROL: &str = "public, max-age=600";
 const ERROR_CACHE_CONTROL: &str = "no-store";
 
 /// A JSON response readable from any origin. `body` must already be JSON.
-pub(crate) fn json(status: StatusCode, body: String, cache_control: &'static str) -> Response<Body> {
+pub(crate) fn json(
+    status: StatusCode,
+    body: String,
+    cache_control: &'static str,
+) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -157,8 +161,7 @@ pub(crate) fn refusal(refusal: Refusal, resource_metadata: &str, scope: &str) ->
     let mut response = error(refusal.status(), refusal.code().unwrap_or("unauthorized"));
     // The values come from the compiled-in spec; a value no header can carry falls back to the
     // bare scheme, which still tells the client to authenticate.
-    let challenge =
-        HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer"));
+    let challenge = HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer"));
     response.headers_mut().insert(WWW_AUTHENTICATE, challenge);
     with_mcp_cors(response)
 }
@@ -189,13 +192,19 @@ mod tests {
     fn a_request_without_token_gets_a_bare_challenge() {
         let response = refusal(Refusal::NoToken, "https://h/.well-known/x/mcp", "a b");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(challenge(&response), r#"Bearer resource_metadata="https://h/.well-known/x/mcp", scope="a b""#);
+        assert_eq!(
+            challenge(&response),
+            r#"Bearer resource_metadata="https://h/.well-known/x/mcp", scope="a b""#
+        );
     }
 
     #[test]
     fn an_empty_scope_is_left_out() {
         let response = refusal(Refusal::InvalidToken, "https://h/p", "");
-        assert_eq!(challenge(&response), r#"Bearer resource_metadata="https://h/p", error="invalid_token""#);
+        assert_eq!(
+            challenge(&response),
+            r#"Bearer resource_metadata="https://h/p", error="invalid_token""#
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!
 //! lib.rs declares this module with `#[rustfmt::skip]`: the tables below keep one field per
 //! line whatever their width, so the file stays byte-stable and rustfmt never reflows it.
-use crate::model::{Arm, Endpoint, Environment, EnvironmentResource, Resource, Route};
+
+use crate::model::{Arm, Environment, EnvironmentResource, Resource, Route};
 
 /// The spec file this crate was generated from, relative to the specgen project.
 pub const SOURCE: &str = "specs/wikibot.yaml";
@@ -22,94 +23,118 @@ pub const BACKEND: &str = "mcp";
 pub const ENV_VAR: &str = "SPECGEN_ENVIRONMENT";
 
 /// The scopes published in `scopes_supported` and in the challenge's `scope` parameter.
-pub const SCOPES: &[&str] = &[    "openid",    "profile",    "email",];
+pub const SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+];
 
 /// The scopes every token must carry to reach the handler.
 pub const REQUIRED_SCOPES: &[&str] = &[];
 
 /// The protected resources of this backend, the same in every environment.
-pub const RESOURCES: &[Resource] = &[    Resource {
+pub const RESOURCES: &[Resource] = &[
+    Resource {
         mount: "/mcp",
         name: Some("Wikibot MCP"),
-    },];
+    },
+];
 
 /// Every environment, local ones included, with its public URLs.
-pub const ENVIRONMENTS: &[Environment] = &[    Environment {
+pub const ENVIRONMENTS: &[Environment] = &[
+    Environment {
         name: "dev",
         issuer: "https://example-tenant.authkit.app",
         as_metadata_url: "https://example-tenant.authkit.app/.well-known/oauth-authorization-server",
-        resources: &[            EnvironmentResource {
+        resources: &[
+            EnvironmentResource {
                 mount: "/mcp",
                 resource_url: "https://dev.wikibot.io/mcp",
                 prm_url: "https://dev.wikibot.io/.well-known/oauth-protected-resource/mcp",
                 root_prm: true,
-            },        ],
-    },];
+            },
+        ],
+    },
+];
 
 /// The API Gateway routes that reach this backend, and what the router does on each.
-pub const ROUTES: &[Route] = &[    Route {
+pub const ROUTES: &[Route] = &[
+    Route {
         key: "ANY /.well-known/oauth-authorization-server",
         arm: Arm::AuthorizationServerMetadata,
         resource: None,
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /.well-known/oauth-authorization-server/mcp",
         arm: Arm::WellKnownNotFound,
         resource: None,
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /.well-known/oauth-protected-resource",
         arm: Arm::RootProtectedResourceMetadata,
         resource: Some(0),
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /.well-known/oauth-protected-resource/mcp",
         arm: Arm::ProtectedResourceMetadata,
         resource: Some(0),
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /.well-known/openid-configuration/mcp",
         arm: Arm::WellKnownNotFound,
         resource: None,
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /authorize",
         arm: Arm::DefaultEndpoint,
         resource: None,
-        endpoint: Some(Endpoint::Authorize),
-    },    Route {
+        endpoint: Some(crate::model::Endpoint::Authorize),
+    },
+    Route {
         key: "ANY /mcp",
         arm: Arm::McpEndpoint,
         resource: Some(0),
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /mcp/.well-known/oauth-authorization-server",
         arm: Arm::WellKnownNotFound,
         resource: None,
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /mcp/.well-known/oauth-protected-resource",
         arm: Arm::ProtectedResourceMetadata,
         resource: Some(0),
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /mcp/.well-known/openid-configuration",
         arm: Arm::WellKnownNotFound,
         resource: None,
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /mcp/{proxy+}",
         arm: Arm::McpSubtree,
         resource: Some(0),
         endpoint: None,
-    },    Route {
+    },
+    Route {
         key: "ANY /register",
         arm: Arm::DefaultEndpoint,
         resource: None,
-        endpoint: Some(Endpoint::Register),
-    },    Route {
+        endpoint: Some(crate::model::Endpoint::Register),
+    },
+    Route {
         key: "ANY /token",
         arm: Arm::DefaultEndpoint,
         resource: None,
-        endpoint: Some(Endpoint::Token),
-    },];
+        endpoint: Some(crate::model::Endpoint::Token),
+    },
+];

@@ -153,7 +153,8 @@ impl AuthorizationServer {
         match fetched {
             Ok(metadata) => {
                 let metadata = Arc::new(metadata);
-                *cached = Some(CachedMetadata { fetched_at: Instant::now(), metadata: metadata.clone() });
+                *cached =
+                    Some(CachedMetadata { fetched_at: Instant::now(), metadata: metadata.clone() });
                 Ok(metadata)
             }
             Err(error) => match cached.as_ref() {
@@ -221,7 +222,9 @@ impl AuthorizationServer {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(UpstreamError(format!("{url} sent more than {MAX_DOCUMENT_BYTES} bytes")));
+                return Err(UpstreamError(format!(
+                    "{url} sent more than {MAX_DOCUMENT_BYTES} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
