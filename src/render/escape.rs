@@ -77,17 +77,21 @@ pub fn toml_str(s: &str) -> String {
     out
 }
 
-/// Text safe in a Markdown paragraph or table cell: no markup, no HTML, one line.
+/// Text safe in a Markdown paragraph or table cell: no markup, no HTML, one line. Characters
+/// that are markup only at the start of a line (`-`, `+`) are escaped only there.
 pub fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for (i, c) in s.chars().enumerate() {
         match c {
+            '-' | '+' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
             '\n' | '\r' | '\t' => out.push(' '),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '|' | '!' | '~' | '{' | '}'
-            | '+' | '-' | '.' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '!' | '~' | '{' | '}' => {
                 out.push('\\');
                 out.push(c);
             }
