@@ -172,6 +172,37 @@ fn check_discovery(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
         };
         for method in probe.methods {
             let selection = engine::select(&keys, method, &routed);
+            if let Some((w, rival, rule)) = selection.ambiguous {
+                let (w, rival) = (&model.routes[w], &model.routes[rival]);
+                if probe.required && w.backend != rival.backend {
+                    // Which of the two wins is undocumented: the URL must not hang on it.
+                    let culprit = if w.derived { rival } else { w };
+                    let other = if w.derived { w } else { rival };
+                    diags.push(
+                        Diagnostic::error(
+                            "discovery-ambiguous",
+                            &model.file,
+                            culprit.at,
+                            format!(
+                                "{method} {} ({}) goes to route `{}` or route `{}` depending on a \
+                                 precedence rule AWS does not document ({} {})",
+                                probe.url,
+                                probe.what,
+                                culprit.key,
+                                other.key,
+                                rule.tag(),
+                                rule.description()
+                            ),
+                        )
+                        .help(format!(
+                            "narrow route `{}` so it cannot match this URL, e.g. with a literal \
+                             first segment",
+                            culprit.key
+                        )),
+                    );
+                    break;
+                }
+            }
             let winner = selection.winner.map(|i| &model.routes[i]);
             match winner {
                 Some(route) if route.backend == probe.backend => {}

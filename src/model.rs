@@ -655,6 +655,16 @@ impl Resolver<'_> {
                 }
             }
         }
+        for scope in o.scopes.iter().chain(&o.required_scopes) {
+            if !is_scope_token(scope) {
+                self.error(
+                    "invalid-scope",
+                    oauth.at,
+                    format!("scope `{}` is not an OAuth scope token", scope.escape_debug()),
+                    "a scope is printable ASCII without spaces, `\"` or `\\` (RFC 6749 section 3.3)",
+                );
+            }
+        }
         let issuer_backend = o
             .issuer_backend
             .as_ref()
@@ -1519,6 +1529,13 @@ fn is_name(name: &str) -> bool {
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.ends_with('-')
+}
+
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 fn is_stage_name(name: &str) -> bool {

@@ -54,7 +54,7 @@ pub fn compile(file: &Path) -> Compiled {
         model: None,
         files: Vec::new(),
     };
-    let text = match fs::read(file) {
+    let text = match read_capped(file) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(_) => {
@@ -108,6 +108,25 @@ fn compile_text(file: &Path, text: &str, mut compiled: Compiled) -> Compiled {
     compiled
 }
 
+/// Reads a spec that is a regular file, at most one byte past the size limit, so a device, a
+/// pipe or a huge file cannot exhaust memory or hang the run.
+fn read_capped(file: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = fs::metadata(file)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    fs::File::open(file)?.take(spec::MAX_SPEC_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > spec::MAX_SPEC_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the limit of {} bytes", spec::MAX_SPEC_BYTES),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Everything a command found and did, for the binary to print.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -123,6 +142,22 @@ pub struct Report {
     pub exit: u8,
     /// The command that brings `generated/` up to date, for stale reports.
     pub fix_command: String,
+}
+
+fn check_spec_path(path: &Path) -> Result<(), String> {
+    let text = path.to_string_lossy();
+    if text.chars().any(|c| c.is_control()) || path.to_str().is_none() {
+        return Err("the path has control characters or is not UTF-8; rename the file".into());
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let plain = stem.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if stem.is_empty() || stem.starts_with('.') || !plain {
+        return Err(format!(
+            "the file name `{stem}` cannot name an output folder; use letters, digits, `-`, `_` \
+             and `.`, not starting with `.`"
+        ));
+    }
+    Ok(())
 }
 
 /// Lists every `specs/*.yaml`, sorted so that runs are reproducible.
@@ -151,6 +186,16 @@ pub fn run(request: &Request) -> Report {
     } else {
         request.specs.clone()
     };
+
+    // The stem names the output folder and the path appears in every header: both must be
+    // plain text, or a file name could escape generated/ or inject lines into a header.
+    for s in &specs {
+        if let Err(why) = check_spec_path(s) {
+            report.error = Some(format!("{}: {why}", s.display()));
+            report.exit = exit::USAGE;
+            return report;
+        }
+    }
 
     // Two specs with one stem would write into one folder.
     let mut stems = std::collections::BTreeMap::new();
@@ -189,6 +234,11 @@ pub fn run(request: &Request) -> Report {
         format!("specgen build {}", names.join(" "))
     };
 
+    // A spec that cannot be read is an I/O failure, not an invalid spec.
+    if report.diagnostics.iter().any(|d| d.code == "spec-unreadable") {
+        report.exit = exit::IO;
+        return report;
+    }
     // A failed build writes nothing at all, so generated/ stays as it was.
     if invalid && request.mode == Mode::Build {
         report.exit = exit::INVALID;
@@ -222,8 +272,14 @@ pub fn run(request: &Request) -> Report {
             if all && !invalid {
                 report.orphans = plan.orphans.iter().map(|p| request.out.join(p)).collect();
             }
+            let foreign = plan.foreign().count() > 0;
             report.exit = if invalid {
                 exit::INVALID
+            } else if foreign {
+                report.error = Some(
+                    "files specgen did not write are in the way; move them, then run build".into(),
+                );
+                exit::IO
             } else if report.stale.is_empty() && report.orphans.is_empty() {
                 exit::CLEAN
             } else {

@@ -165,11 +165,42 @@ fn usage_errors_exit_64() {
 }
 
 #[test]
-fn a_missing_spec_file_is_invalid_input() {
+fn an_unreadable_spec_is_an_io_error() {
     let dir = project();
     let out = specgen(dir.path(), &["check", "specs/nope.yaml"]);
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 74);
     assert!(stderr(&out).contains("error[spec-unreadable]"), "{}", stderr(&out));
+    // A device is not read at all: it could be endless.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("specs/zero.yaml")).unwrap();
+        let out = specgen(dir.path(), &["check", "specs/zero.yaml"]);
+        assert_eq!(code(&out), 74, "{}", stderr(&out));
+        assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn spec_file_names_cannot_escape_generated_or_inject_headers() {
+    let dir = project();
+    for name in ["specs/...yaml", "specs/..yaml", "specs/x\nimport os\n#.yaml", "specs/a b.yaml"] {
+        fs::write(dir.path().join(name), WIKIBOT).unwrap();
+        let out = specgen(dir.path(), &["build", name]);
+        assert_eq!(code(&out), 64, "{name}: {}", stderr(&out));
+        fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    assert!(!dir.path().join("Pulumi.yaml").exists());
+    assert!(!dir.path().join("generated/Pulumi.yaml").exists());
+}
+
+#[test]
+fn check_refuses_when_a_foreign_file_is_in_the_way() {
+    let dir = project();
+    assert_eq!(code(&specgen(dir.path(), &["build"])), 0);
+    fs::write(dir.path().join("generated/wikibot/ROUTES.md"), "mine\n").unwrap();
+    let out = specgen(dir.path(), &["check"]);
+    assert_eq!(code(&out), 74, "{}", stderr(&out));
+    assert!(stderr(&out).contains("in the way"), "{}", stderr(&out));
 }
 
 #[test]
