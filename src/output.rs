@@ -138,6 +138,11 @@ pub fn apply(out: &Path, plan: &Plan) -> Result<Vec<PathBuf>, ApplyError> {
     if let Some(file) = plan.foreign().next() {
         return Err(ApplyError::Foreign(out.join(&file.path)));
     }
+    for (file, status) in &plan.files {
+        if matches!(status, Status::Missing | Status::Stale) {
+            refuse_symlinked_dirs(out, &file.path)?;
+        }
+    }
     let mut written = Vec::new();
     for (file, status) in &plan.files {
         match status {
@@ -162,8 +167,26 @@ pub fn apply(out: &Path, plan: &Plan) -> Result<Vec<PathBuf>, ApplyError> {
     Ok(written)
 }
 
+/// Refuses to write through a symlinked folder inside the output directory: the write would land
+/// outside it, in files specgen never wrote.
+fn refuse_symlinked_dirs(out: &Path, rel: &Path) -> Result<(), ApplyError> {
+    let mut dir = out.to_path_buf();
+    for part in rel.parent().into_iter().flat_map(Path::components) {
+        dir.push(part);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(ApplyError::Symlink(dir)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(ApplyError::Io(dir, e)),
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    #[error("refusing to write through {0}: it is a symbolic link out of the output folder")]
+    Symlink(PathBuf),
     #[error("refusing to overwrite {0}: specgen did not write it (it has no specgen header)")]
     Foreign(PathBuf),
     #[error("cannot write {0}: {1}")]

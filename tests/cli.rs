@@ -209,3 +209,18 @@ fn the_committed_generated_folder_is_not_stale() {
     let out = specgen(root, &["check"]);
     assert_eq!(code(&out), 0, "generated/ is stale; run `specgen build`:\n{}", stderr(&out));
 }
+
+#[cfg(unix)]
+#[test]
+fn build_does_not_write_through_a_symlinked_folder() {
+    let dir = project();
+    assert_eq!(code(&specgen(dir.path(), &["build"])), 0);
+    let outside = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("generated/wikibot/wikibot-mcp-router");
+    fs::remove_dir_all(&crate_dir).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &crate_dir).unwrap();
+    let out = specgen(dir.path(), &["build"]);
+    assert_eq!(code(&out), 74, "{}", stderr(&out));
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0, "wrote outside generated/");
+}
