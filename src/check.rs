@@ -24,6 +24,7 @@ pub fn check(model: &Model) -> Diagnostics {
             .help("remove `discovery_routes: false`; the OAuth block must derive its routes"),
         );
     }
+    check_token_verification(model, &mut diags);
     for env in &model.environments {
         check_discovery(model, env, &mut diags);
         check_doubling(model, env, &mut diags);
@@ -392,5 +393,30 @@ fn probe_help(what: &str) -> &'static str {
     } else {
         "some MCP clients send this probe; a JSON 404 from the MCP backend is the safe answer, so \
          let the OAuth block's derived route take it"
+    }
+}
+
+/// The MCP endpoint's routes carry no gateway authorizer by design, so the backend must verify
+/// tokens itself. specgen knows that the generated router and a named framework do; of any other
+/// backend it can only say that it cannot tell.
+fn check_token_verification(model: &Model, diags: &mut Diagnostics) {
+    let Some(oauth) = &model.oauth else { return };
+    for r in &oauth.resources {
+        let Some(b) = model.backends.iter().find(|b| b.name == r.backend) else { continue };
+        if !b.router && b.framework.is_none() {
+            diags.push(
+                Diagnostic::warning(
+                    "bearer-unverified",
+                    &model.file,
+                    r.at,
+                    format!(
+                        "backend `{}` serves the MCP endpoint {} with no gateway authorizer, and \
+                         specgen cannot tell that it verifies bearer tokens",
+                        b.name, r.mount
+                    ),
+                )
+                .help("set `router: true` to generate the verifying router, or name the backend's framework"),
+            );
+        }
     }
 }

@@ -468,6 +468,16 @@ impl Resolver<'_> {
         }
 
         let execute_api = url::is_execute_api_host(&origin.host);
+        let ip_address = origin.host.starts_with('[')
+            || origin.host.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()));
+        if !env.local && ip_address {
+            self.error(
+                "invalid-origin",
+                env.origin.at,
+                format!("origin `{origin_text}` is an IP address, which no custom domain can be"),
+                "use the custom domain's DNS name, or the API's own execute-api host",
+            );
+        }
         let custom_domain = if env.local || execute_api {
             if let Some(cd) = &env.custom_domain {
                 self.error(

@@ -291,7 +291,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Spec, Diagnostic> {
         )
         .help("split the spec, or check that the right file was given"));
     }
+    // YAML 1.1 booleans (`no`, `off`) and custom tags are refused: a spec is read exactly as
+    // written, never guessed at.
     let options = serde_saphyr::options! {
+        strict_booleans: true,
+        reject_unsupported_tags: true,
         budget: serde_saphyr::budget! {
             max_events: 200_000,
             max_aliases: 1_000,
@@ -305,7 +309,46 @@ pub fn parse(file: &Path, text: &str) -> Result<Spec, Diagnostic> {
 fn parse_error(file: &Path, error: &serde_saphyr::Error) -> Diagnostic {
     let at =
         error.location().map(|l| Pos::new(clamp(l.line()), clamp(l.column()))).unwrap_or(Pos::FILE);
-    let message = plain_message(error);
+    let (code, message, help) = explain_parse_error(&plain_message(error));
+    Diagnostic::error(code, file, at, message).help(help)
+}
+
+/// Turns the parser's messages into specgen's voice, with a fix for the common ones.
+fn explain_parse_error(message: &str) -> (&'static str, String, String) {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(',').next().unwrap_or(rest).trim();
+        return (
+            "spec-duplicate-key",
+            format!("key `{key}` appears twice in one mapping"),
+            "keep one of the two; YAML would otherwise silently drop one".into(),
+        );
+    }
+    if message.starts_with("multiple YAML documents") {
+        return (
+            "spec-syntax",
+            "the file holds more than one YAML document".into(),
+            "keep one spec per file and remove the `---` after the first".into(),
+        );
+    }
+    if message.contains("untagged enum EnvValue") {
+        return (
+            "spec-syntax",
+            "an environment value must be a string, `{derive: NAME}` or \
+             `{per_environment: {ENV: VALUE}}`"
+                .into(),
+            "quote numbers and booleans, e.g. `\"5\"`".into(),
+        );
+    }
+    if let Some(kind) =
+        ["u32", "u64", "usize"].iter().find(|k| message.contains(&format!("invalid {k}")))
+    {
+        let _ = kind;
+        return (
+            "spec-syntax",
+            "expected a whole number of zero or more".into(),
+            "write the number without quotes or sign, e.g. `256`".into(),
+        );
+    }
     let help = if message.contains("unknown field") {
         "remove the key, or check its spelling against generated/specgen.schema.json"
     } else if message.contains("missing field") {
@@ -315,7 +358,7 @@ fn parse_error(file: &Path, error: &serde_saphyr::Error) -> Diagnostic {
     } else {
         "fix the YAML at this position; generated/specgen.schema.json describes the format"
     };
-    Diagnostic::error("spec-syntax", file, at, message).help(help)
+    ("spec-syntax", message.to_string(), help.to_string())
 }
 
 /// The parser's message without its own location suffix and source excerpt: specgen prints the

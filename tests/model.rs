@@ -80,3 +80,20 @@ fn the_issuer_on_the_mcp_origin_routes_its_metadata_to_its_backend() {
         assert_eq!(route(&format!("ANY /{endpoint}")).backend, "mcp");
     }
 }
+
+#[test]
+fn a_backend_that_cannot_be_seen_to_verify_tokens_gets_a_warning() {
+    let spec = "api: {name: x}\n\
+        environments: [{name: dev, origin: https://x.example.com}]\n\
+        backends: [{name: app, deploy: referenced}]\n\
+        oauth: {issuer: https://a.example.com, default_endpoints: false, \
+        resources: [{backend: app, mount: /mcp}]}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let c = compile(&path);
+    let codes: Vec<&str> =
+        c.diagnostics.sorted().iter().map(|d| d.code).collect::<Vec<_>>().leak().to_vec();
+    assert_eq!(codes, ["bearer-unverified"], "{:#?}", c.diagnostics.sorted());
+    assert!(!c.files.is_empty(), "a warning does not stop the build");
+}

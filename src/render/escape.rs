@@ -57,6 +57,21 @@ pub fn py_str(s: &str) -> String {
     out
 }
 
+/// A YAML double-quoted scalar. JSON strings are valid YAML; invisible characters are escaped
+/// too, so a reviewer sees them.
+pub fn yaml_str(s: &str) -> String {
+    let json = serde_json::to_string(s).expect("strings serialize");
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if is_invisible(c) {
+            write!(out, "\\u{:04x}", c as u32).expect("writing to a String");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A TOML basic string, quotes included.
 pub fn toml_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

@@ -15,7 +15,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use sha2::{Digest, Sha256};
 
 use crate::model::Model;
-pub use escape::{md, md_code, py_str, rust_str, toml_str};
+pub use escape::{md, md_code, py_str, rust_str, toml_str, yaml_str};
 pub use openapi::openapi_document;
 pub use schema::schema_file;
 
@@ -103,7 +103,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("rust_str", |s: String| rust_str(&s));
     env.add_filter("py_str", |s: String| py_str(&s));
     env.add_filter("toml_str", |s: String| toml_str(&s));
-    env.add_filter("yaml_str", |s: String| serde_json::to_string(&s).expect("string serializes"));
+    env.add_filter("yaml_str", |s: String| yaml_str(&s));
     env.add_filter("md", |s: String| md(&s));
     env.add_filter("md_code", |s: String| md_code(&s));
     env.add_filter("json", |v: minijinja::Value| {
