@@ -92,8 +92,8 @@ fn a_backend_that_cannot_be_seen_to_verify_tokens_gets_a_warning() {
     let path = dir.path().join("x.yaml");
     std::fs::write(&path, spec).unwrap();
     let c = compile(&path);
-    let codes: Vec<&str> =
-        c.diagnostics.sorted().iter().map(|d| d.code).collect::<Vec<_>>().leak().to_vec();
-    assert_eq!(codes, ["bearer-unverified"], "{:#?}", c.diagnostics.sorted());
+    let diagnostics = c.diagnostics.sorted();
+    let codes: Vec<&str> = diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["bearer-unverified"], "{diagnostics:#?}");
     assert!(!c.files.is_empty(), "a warning does not stop the build");
 }
