@@ -44,6 +44,12 @@ pub struct Model {
     pub file: PathBuf,
     #[serde(skip)]
     pub discovery_disabled_at: Option<Pos>,
+    /// Requests the spec asserts, checked by [`crate::assertions`].
+    #[serde(skip)]
+    pub assertions: Vec<spec::Assertion>,
+    /// Lints the spec acknowledges, used by [`crate::lint`].
+    #[serde(skip)]
+    pub acknowledgements: Vec<spec::Acknowledgement>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -352,6 +358,8 @@ impl Resolver<'_> {
             crates,
             file: self.file.to_path_buf(),
             discovery_disabled_at,
+            assertions: spec.assertions.clone(),
+            acknowledgements: spec.acknowledge.clone(),
         })
     }
 
@@ -1048,22 +1056,23 @@ impl Resolver<'_> {
             if !self.known_backend(&backend_names, &r.backend) {
                 continue;
             }
-            let (auth, authorizer) = match r.auth.as_ref().map(|a| (&a.value, a.at)) {
-                None | Some((Auth::None, _)) => ("none", None),
-                Some((Auth::Bearer, _)) => ("bearer", None),
-                Some((Auth::Jwt(name), at)) => {
-                    if !authorizers.iter().any(|a| &a.name == name) {
-                        self.error(
-                            "unknown-authorizer",
-                            at,
-                            format!("authorizer `{}` is not defined", name.escape_debug()),
-                            "define it under `authorizers`",
-                        );
-                        continue;
+            let (auth, authorizer) =
+                match r.auth.as_ref().or(spec.default_auth.as_ref()).map(|a| (&a.value, a.at)) {
+                    None | Some((Auth::None, _)) => ("none", None),
+                    Some((Auth::Bearer, _)) => ("bearer", None),
+                    Some((Auth::Jwt(name), at)) => {
+                        if !authorizers.iter().any(|a| &a.name == name) {
+                            self.error(
+                                "unknown-authorizer",
+                                at,
+                                format!("authorizer `{}` is not defined", name.escape_debug()),
+                                "define it under `authorizers`",
+                            );
+                            continue;
+                        }
+                        ("jwt", Some(name.clone()))
                     }
-                    ("jwt", Some(name.clone()))
-                }
-            };
+                };
             let clash = routes.iter().find(|d| engine::same_route(&d.parsed, &parsed));
             if let Some(other) = clash {
                 let (code, message, help) = if other.derived {

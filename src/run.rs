@@ -8,7 +8,7 @@ use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::model::{self, Model};
 use crate::output::{self, Status};
 use crate::render::{self, File};
-use crate::{check, spec};
+use crate::{assertions, check, lint, spec};
 
 /// Exit codes, part of the CLI contract.
 pub mod exit {
@@ -94,6 +94,8 @@ fn compile_text(file: &Path, text: &str, mut compiled: Compiled) -> Compiled {
     // report consequences of the first mistake instead of the mistake.
     if !compiled.diagnostics.has_errors() {
         compiled.diagnostics.extend(check::check(&model));
+        compiled.diagnostics.extend(lint::lint(&model));
+        compiled.diagnostics.extend(assertions::check_assertions(&model));
     }
     if !compiled.diagnostics.has_errors() {
         match render::render_spec(&model) {

@@ -75,6 +75,44 @@ pub struct Spec {
     pub authorizers: Vec<Authorizer>,
     /// OAuth protection of MCP endpoints, and the discovery routes derived from it.
     pub oauth: Option<Located<OAuth>>,
+    /// The auth of user routes that set none. Defaults to `none`. Derived routes never take it:
+    /// discovery must stay public.
+    pub default_auth: Option<Located<Auth>>,
+    /// Requests with the route, backend and status they must get. `specgen check` checks them.
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
+    /// Lints that are intended here, each with the reason why.
+    #[serde(default)]
+    pub acknowledge: Vec<Acknowledgement>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assertion {
+    /// `METHOD URL`, e.g. `GET https://dev.wikibot.io/.well-known/oauth-authorization-server`,
+    /// or `METHOD /path` on the environment's origin.
+    pub request: Located<String>,
+    /// The environment whose origin and stage serve the request. Defaults to every environment
+    /// whose origin the URL names (for a bare path: every environment).
+    pub environment: Option<Located<String>>,
+    /// The route key that must win, or `none` for API Gateway's own 404.
+    pub route: Option<Located<String>>,
+    /// The backend that must receive the request.
+    pub backend: Option<Located<String>>,
+    /// The status the request must get, where specgen can know it: 404 from the gateway, or
+    /// the generated router's answer to a request without a token.
+    pub status: Option<Located<u16>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgement {
+    /// The lint's code, e.g. `auth-weaker-twin`.
+    pub lint: Located<String>,
+    /// Limit the acknowledgement to findings about this route key.
+    pub route: Option<Located<String>>,
+    /// Why the flagged behaviour is intended. Required, so a reviewer can judge it.
+    pub reason: Located<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -1,0 +1,3 @@
+//! `specgen explain`: which route API Gateway picks for one request, and why.
+//!
+//! FIXME: not implemented yet.
