@@ -25,6 +25,7 @@ pub fn check(model: &Model) -> Diagnostics {
         );
     }
     check_token_verification(model, &mut diags);
+    check_static_metadata(model, &mut diags);
     for env in &model.environments {
         check_discovery(model, env, &mut diags);
         check_doubling(model, env, &mut diags);
@@ -416,6 +417,32 @@ fn check_token_verification(model: &Model, diags: &mut Diagnostics) {
                     ),
                 )
                 .help("set `router: true` to generate the verifying router, or name the backend's framework"),
+            );
+        }
+    }
+}
+
+/// A static authorization-server document must name each environment's issuer exactly: clients
+/// compare it with the issuer they were sent to (RFC 8414 section 3.3).
+fn check_static_metadata(model: &Model, diags: &mut Diagnostics) {
+    let Some(oauth) = &model.oauth else { return };
+    let Some(document) = &oauth.as_metadata_document else { return };
+    let value: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+    let Some(issuer) = value.get("issuer").and_then(|i| i.as_str()) else { return };
+    for env in &model.environments {
+        if issuer != env.issuer {
+            diags.push(
+                Diagnostic::error(
+                    "as-metadata-issuer",
+                    &model.file,
+                    oauth.at,
+                    format!(
+                        "the static authorization server metadata names issuer `{issuer}`, but \
+                         environment `{}` trusts `{}`",
+                        env.name, env.issuer
+                    ),
+                )
+                .help("make the document's `issuer` the environment's issuer, byte for byte"),
             );
         }
     }

@@ -223,6 +223,8 @@ pub struct OAuthModel {
     pub scopes: Vec<String>,
     pub required_scopes: Vec<String>,
     pub as_metadata: &'static str,
+    /// The static authorization-server metadata document, compact JSON, when configured.
+    pub as_metadata_document: Option<String>,
     pub resources: Vec<ResourceModel>,
     pub default_endpoints: bool,
     #[serde(skip)]
@@ -260,6 +262,10 @@ pub struct CrateModel {
     pub scopes: Vec<String>,
     pub required_scopes: Vec<String>,
     pub routes: Vec<CrateRoute>,
+    /// The static authorization-server metadata, compact JSON, or none to forward the issuer's.
+    pub as_metadata_document: Option<String>,
+    /// The Lambda's instruction set, `x86_64` or `arm64`.
+    pub architecture: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -688,11 +694,26 @@ impl Resolver<'_> {
             .as_ref()
             .and_then(|b| self.known_backend(backends, b).then(|| b.value.clone()));
         let metadata_backend = resources.first().map(|r| r.backend.clone()).unwrap_or_default();
+        let as_metadata_document = match o.authorization_server_metadata.as_ref() {
+            Some(Located { value: spec::AsMetadata::Static(document), at }) => {
+                if document.get("issuer").and_then(|i| i.as_str()).is_none() {
+                    self.error(
+                        "as-metadata-invalid",
+                        *at,
+                        "the static authorization server metadata has no `issuer` string".into(),
+                        "add `issuer`, exactly as the authorization server writes it (RFC 8414)",
+                    );
+                }
+                Some(serde_json::to_string(document).expect("JSON maps serialize"))
+            }
+            _ => None,
+        };
         Some(OAuthModel {
             issuer: o.issuer.value.clone(),
             scopes: o.scopes.clone(),
             required_scopes: o.required_scopes.clone(),
-            as_metadata: "forward",
+            as_metadata: if as_metadata_document.is_some() { "static" } else { "forward" },
+            as_metadata_document,
             resources,
             default_endpoints: o.default_endpoints == Some(true),
             default_endpoints_set: o.default_endpoints.is_some(),
@@ -1228,21 +1249,21 @@ fn derive_routes(
             Some(i),
             r.at,
         );
+        // Legacy clients look for the authorization server's metadata at these paths too: they
+        // get the same document as at the root. No OpenID configuration is served.
         for probe in [
             format!("/.well-known/oauth-authorization-server{m}"),
             format!("{m}/.well-known/oauth-authorization-server"),
+        ] {
+            let purpose = "authorization server metadata, probe seen in client logs";
+            add(probe, b, "none", purpose, Arm::AuthorizationServerMetadata, None, r.at);
+        }
+        for probe in [
             format!("/.well-known/openid-configuration{m}"),
             format!("{m}/.well-known/openid-configuration"),
         ] {
-            add(
-                probe,
-                b,
-                "none",
-                "metadata probe seen in client logs",
-                Arm::WellKnownNotFound,
-                None,
-                r.at,
-            );
+            let purpose = "OpenID configuration probe seen in client logs";
+            add(probe, b, "none", purpose, Arm::WellKnownNotFound, None, r.at);
         }
     }
 
@@ -1404,6 +1425,8 @@ fn crate_models(
                     .iter()
                     .map(|r| CrateResource { mount: r.mount.clone(), name: r.name.clone() })
                     .collect(),
+                as_metadata_document: oauth.and_then(|o| o.as_metadata_document.clone()),
+                architecture: b.architecture,
                 scopes: oauth.map(|o| o.scopes.clone()).unwrap_or_default(),
                 required_scopes: oauth.map(|o| o.required_scopes.clone()).unwrap_or_default(),
                 routes: routes

@@ -279,7 +279,8 @@ pub struct OAuth {
     #[serde(default)]
     pub required_scopes: Vec<String>,
     /// How the authorization-server metadata is served on the MCP origin: `forward` fetches it
-    /// from the issuer and passes it through verbatim.
+    /// from the issuer and passes it through verbatim (the default); `{static: {...}}` serves
+    /// the given document, whose `issuer` must be the environment's issuer exactly.
     #[serde(default)]
     pub authorization_server_metadata: Option<Located<AsMetadata>>,
     /// The protected MCP resources.
@@ -297,10 +298,11 @@ pub struct OAuth {
     pub issuer_backend: Option<Located<String>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AsMetadata {
     Forward,
+    Static(serde_json::Map<String, serde_json::Value>),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -67,7 +67,7 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         key: "ANY /.well-known/oauth-authorization-server/mcp",
-        arm: Arm::WellKnownNotFound,
+        arm: Arm::AuthorizationServerMetadata,
         resource: None,
         endpoint: None,
     },
@@ -103,7 +103,7 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         key: "ANY /mcp/.well-known/oauth-authorization-server",
-        arm: Arm::WellKnownNotFound,
+        arm: Arm::AuthorizationServerMetadata,
         resource: None,
         endpoint: None,
     },
