@@ -16,6 +16,7 @@ pub mod lint;
 pub mod model;
 pub mod output;
 pub mod render;
+pub mod routeset;
 pub mod run;
 pub mod spec;
 pub mod url;

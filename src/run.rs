@@ -8,7 +8,7 @@ use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::model::{self, Model};
 use crate::output::{self, Status};
 use crate::render::{self, File};
-use crate::{assertions, check, lint, spec};
+use crate::{assertions, check, lint, routeset, spec};
 
 /// Exit codes, part of the CLI contract.
 pub mod exit {
@@ -47,13 +47,45 @@ pub struct Compiled {
 /// Reads, checks and renders one spec. Renders only when the spec has no errors, so nothing is
 /// produced from a spec that breaks a guarantee.
 pub fn compile(file: &Path) -> Compiled {
-    let mut compiled = Compiled {
+    let mut compiled = empty(file);
+    let Some(text) = read_source(file, &mut compiled) else { return compiled };
+    compile_text(file, &text, compiled)
+}
+
+/// Reads, parses and resolves one spec, without the guarantees, lints, assertions or rendering:
+/// for `specgen explain`, which must describe a spec that `check` refuses. The model is set only
+/// when parsing and resolving found no error; the diagnostics then hold no error either.
+pub fn resolve_spec(file: &Path) -> Compiled {
+    let mut compiled = empty(file);
+    let Some(text) = read_source(file, &mut compiled) else { return compiled };
+    let parsed = match spec::parse(file, &text) {
+        Ok(parsed) => parsed,
+        Err(diagnostic) => {
+            compiled.diagnostics.push(diagnostic);
+            return compiled;
+        }
+    };
+    let (model, diagnostics) = model::resolve(file, &text, &parsed);
+    compiled.diagnostics.extend(diagnostics);
+    if !compiled.diagnostics.has_errors() {
+        compiled.model = model;
+    }
+    compiled
+}
+
+fn empty(file: &Path) -> Compiled {
+    Compiled {
         file: file.to_path_buf(),
         source: None,
         diagnostics: Diagnostics::default(),
         model: None,
         files: Vec::new(),
-    };
+    }
+}
+
+/// The spec's text, also kept in `compiled.source`; `None` with a diagnostic when it cannot be
+/// read or is not UTF-8.
+fn read_source(file: &Path, compiled: &mut Compiled) -> Option<String> {
     let text = match read_capped(file) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -62,7 +94,7 @@ pub fn compile(file: &Path) -> Compiled {
                     Diagnostic::error("spec-encoding", file, Pos::FILE, "the spec is not UTF-8")
                         .help("save the file as UTF-8"),
                 );
-                return compiled;
+                return None;
             }
         },
         Err(e) => {
@@ -70,12 +102,12 @@ pub fn compile(file: &Path) -> Compiled {
                 Diagnostic::error("spec-unreadable", file, Pos::FILE, format!("cannot read: {e}"))
                     .help("check the path"),
             );
-            return compiled;
+            return None;
         }
     };
     tracing::debug!(spec = %file.display(), bytes = text.len(), "spec loaded");
     compiled.source = Some(text.clone());
-    compile_text(file, &text, compiled)
+    Some(text)
 }
 
 fn compile_text(file: &Path, text: &str, mut compiled: Compiled) -> Compiled {
@@ -99,7 +131,14 @@ fn compile_text(file: &Path, text: &str, mut compiled: Compiled) -> Compiled {
     }
     if !compiled.diagnostics.has_errors() {
         match render::render_spec(&model) {
-            Ok(files) => compiled.files = files,
+            Ok(files) => {
+                let mismatches = routeset::check_route_sets(&model, &files);
+                if mismatches.has_errors() {
+                    compiled.diagnostics.extend(mismatches);
+                } else {
+                    compiled.files = files;
+                }
+            }
             Err(e) => compiled.diagnostics.push(
                 Diagnostic::error("render-failed", file, Pos::FILE, e.to_string())
                     .help("this is a bug in specgen; please report it with the spec"),
