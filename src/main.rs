@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use specgen::diag;
 use specgen::run::{self, Mode, Request, exit};
+use specgen::{diag, explain};
 
 #[derive(Parser)]
 #[command(name = "specgen", version, about = "Compile routing specs for API Gateway HTTP APIs")]
@@ -38,6 +38,30 @@ enum Command {
         #[arg(long, default_value = "generated")]
         out: PathBuf,
     },
+    /// Show which route API Gateway picks for one request, why, and who answers it.
+    ///
+    /// Prints the environment and entry (stage or API mapping, and the path the route table
+    /// sees), the winning route with the rules behind it (each with its reference row and tag;
+    /// `[?]` rows are assumptions), the routes it beat, the backend and its auth, and for a
+    /// backend served by the generated router, the arm that answers and what it answers a
+    /// request without a token. Disagreements between the gateway and the router are listed
+    /// last. API Gateway's own 404 is an answer too (exit 0). The spec may fail `check`: only
+    /// a spec that does not parse or resolve is refused (exit 1). A bad method, URL or
+    /// environment is a usage error (exit 64). `--format json` prints one object; its fields
+    /// are listed in the documentation of the `specgen::explain` module.
+    Explain {
+        /// The spec file.
+        spec: PathBuf,
+        /// The request's method, uppercase: GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS.
+        method: String,
+        /// An absolute URL, whose origin picks the environment, or a path on the origin of the
+        /// environment given with --env (by default the first deployed environment, else the
+        /// first one). Stage or mapping key included, as a client sends it.
+        url: String,
+        /// The environment to explain the request on.
+        #[arg(long)]
+        env: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +84,11 @@ fn main() -> ExitCode {
     let request = match cli.command {
         Command::Build { specs, out } => Request { mode: Mode::Build, specs, out },
         Command::Check { specs, out } => Request { mode: Mode::Check, specs, out },
+        Command::Explain { spec, method, url, env } => {
+            let report = explain::run(&explain::Request { spec, method, url, env });
+            print_explanation(&report, cli.format);
+            return ExitCode::from(report.exit);
+        }
     };
     let report = run::run(&request);
     print_report(&report, cli.format, request.mode);
@@ -110,5 +139,29 @@ fn print_report(report: &run::Report, format: Format, mode: Mode) {
             println!("{line}");
         }
         eprintln!("{} file(s) written", report.written.len());
+    }
+}
+
+fn print_explanation(report: &explain::Report, format: Format) {
+    match format {
+        Format::Json => {
+            if !report.diagnostics.is_empty() {
+                print!("{}", diag::render_json(&report.diagnostics));
+            }
+            if let Some(explanation) = &report.explanation {
+                print!("{}", explain::render_json(explanation));
+            }
+        }
+        Format::Human => {
+            let source_of = |_: &Path| report.source.clone();
+            eprint!("{}", diag::render_human(&report.diagnostics, &source_of));
+            if let Some(explanation) = &report.explanation {
+                print!("{}", explain::render_human(explanation));
+            }
+        }
+    }
+    if let Some((error, help)) = &report.error {
+        eprintln!("error: {error}");
+        eprintln!("  = help: {help}");
     }
 }
