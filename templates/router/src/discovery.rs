@@ -1,5 +1,5 @@
-//! The OAuth discovery answers: protected resource metadata (RFC 9728), the issuer's metadata
-//! forwarded verbatim (RFC 8414), JSON 404s for the well-known paths that have no document, and
+//! The OAuth discovery answers: protected resource metadata (RFC 9728), the authorization
+//! server's metadata (RFC 8414) forwarded verbatim from the issuer or fixed by the spec, JSON 404s for the well-known paths that have no document, and
 //! redirects from the default endpoints to the authorization server.
 
 use http::{Method, StatusCode};
@@ -53,10 +53,8 @@ pub(crate) async fn authorization_server_metadata(
     if !matches!(*method, Method::GET | Method::HEAD) {
         return document_response(method, String::new(), AS_METADATA_CACHE_CONTROL);
     }
-    match server.metadata().await {
-        Ok(metadata) => {
-            document_response(method, metadata.document.clone(), AS_METADATA_CACHE_CONTROL)
-        }
+    match server.document().await {
+        Ok(document) => document_response(method, document, AS_METADATA_CACHE_CONTROL),
         Err(error) => {
             tracing::error!(%error, "cannot fetch the authorization server metadata");
             respond::error(StatusCode::BAD_GATEWAY, "authorization_server_unavailable")
