@@ -88,7 +88,7 @@ pub fn parse_request_line(text: &str) -> Result<RequestLine, UrlProblem> {
         (Some(method), Some(target), None) => parse_request(method, target),
         _ => Err(problem(
             format!("request `{}` is not `METHOD URL`", text.escape_debug()),
-            "write the method and the URL or path, e.g. `GET /mcp`"
+            "write the method and the URL or path, e.g. `GET /mcp`",
         )),
     }
 }
@@ -440,11 +440,7 @@ fn step(rule: Rule, note: String) -> StepInfo {
 }
 
 fn gateway_not_found() -> Answer {
-    Answer {
-        from: "api-gateway",
-        status: Some(404),
-        text: format!("API Gateway answers 404 {GATEWAY_NOT_FOUND}"),
-    }
+    Answer { from: "api-gateway", status: Some(404), text: format!("its own {GATEWAY_NOT_FOUND}") }
 }
 
 fn entry_info(env: &EnvModel, entry: &Entry, routed: &Result<String, NotServed>) -> EntryInfo {
@@ -784,7 +780,14 @@ pub fn render_human(e: &Explanation) -> String {
         field("router arm", arm);
     }
     let status = match e.answer.status {
-        Some(status) => format!("{status} from the {}: ", e.answer.from.replace('-', " ")),
+        Some(status) => {
+            let from = match e.answer.from {
+                "api-gateway" => "API Gateway",
+                "router" => "the router",
+                _ => "the backend",
+            };
+            format!("{status} from {from}: ")
+        }
         None => String::new(),
     };
     field("answer", format!("{status}{}", e.answer.text));
