@@ -414,12 +414,10 @@ pub fn explain(
 
     if let Some(krate) = model.crates.iter().find(|c| c.backend == route.backend) {
         let arm = krate.routes.iter().find(|r| r.key == route.key);
-        let fits = path_fits(route, &selection.path_parameters, &routed);
-        out.router = Some(RouterInfo {
-            crate_name: krate.name.clone(),
-            arm: arm.map(|a| a.arm),
-            path_fits: fits,
-        });
+        let arm = arm.map(|a| a.arm);
+        let fits = path_fits(route, arm, &selection.path_parameters, &routed);
+        out.router =
+            Some(RouterInfo { crate_name: krate.name.clone(), arm, path_fits: fits.is_ok() });
         let (answer, disagreement) = router_answer(krate, env, route, &line.method, &routed, fits);
         if route.auth != "jwt" {
             out.answer = answer;
@@ -482,11 +480,23 @@ fn backend_answer(model: &Model, route: &RouteModel) -> Answer {
     Answer { from: "backend", status: None, text }
 }
 
-/// Whether the generated router accepts the path for the route: it rebuilds the path from the
-/// route key and the path parameters API Gateway reports, and answers 404 unless that is the
-/// path it received (`resolve` and `expand` in `templates/router/src/dispatch.rs`).
-fn path_fits(route: &RouteModel, params: &BTreeMap<String, String>, routed: &str) -> bool {
-    let Some(template) = &route.path else { return false };
+/// Whether the generated router accepts the path for the route, or why not. The router
+/// (`resolve` in `templates/router/src/dispatch.rs`) serves only paths in a clean form, and
+/// rebuilds the path from the route key and the path parameters API Gateway reports: anything
+/// but that path (or, for the MCP endpoint, that path with a trailing slash) gets a JSON 404.
+fn path_fits(
+    route: &RouteModel,
+    arm: Option<Arm>,
+    params: &BTreeMap<String, String>,
+    routed: &str,
+) -> Result<(), &'static str> {
+    if !is_clean_path(routed) {
+        return Err("the path is not in the clean form the router serves (an empty segment, a \
+                    segment ending in a dot, a backslash, a control character, or an escape \
+                    of a separator, a dot or a percent sign)");
+    }
+    let misfit = "the path does not fit the route key";
+    let template = route.path.as_deref().ok_or(misfit)?;
     let mut expected = Vec::new();
     for segment in template.split('/') {
         match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
@@ -494,13 +504,43 @@ fn path_fits(route: &RouteModel, params: &BTreeMap<String, String>, routed: &str
                 Some(greedy) => expected.push(params.get(greedy).cloned().unwrap_or_default()),
                 None => match params.get(name).filter(|v| !v.is_empty() && !v.contains('/')) {
                     Some(value) => expected.push(value.clone()),
-                    None => return false,
+                    None => return Err(misfit),
                 },
             },
             None => expected.push(segment.to_string()),
         }
     }
-    expected.join("/") == routed
+    let expected = expected.join("/");
+    let fits = routed == expected
+        || (arm == Some(Arm::McpEndpoint) && routed.strip_suffix('/') == Some(&expected));
+    if fits { Ok(()) } else { Err(misfit) }
+}
+
+/// The router's clean form of a path: absolute; no empty segment but a final slash; no segment
+/// ending in a dot; no backslash or control character; no escape left that decodes to `/`,
+/// `\`, `.`, `%` or a control character (API Gateway decodes the path once, so such an escape
+/// was escaped twice).
+fn is_clean_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else { return false };
+    if rest.is_empty() {
+        return true;
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    segments.iter().enumerate().all(|(i, segment)| {
+        if segment.is_empty() {
+            return i == last && i > 0;
+        }
+        let escaped = segment.as_bytes().windows(3).any(|w| {
+            let hex =
+                std::str::from_utf8(&w[1..]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+            w[0] == b'%'
+                && hex.is_some_and(|b| {
+                    matches!(b, b'/' | b'\\' | b'.' | b'%') || b.is_ascii_control()
+                })
+        });
+        !segment.ends_with('.') && !segment.chars().any(|c| c == '\\' || c.is_control()) && !escaped
+    })
 }
 
 /// What the generated router's arm answers a request without a token, and the disagreement
@@ -511,7 +551,7 @@ fn router_answer(
     route: &RouteModel,
     method: &str,
     routed: &str,
-    fits: bool,
+    fits: Result<(), &'static str>,
 ) -> (Answer, Option<String>) {
     let from_router =
         |status: u16, text: String| Answer { from: "router", status: Some(status), text };
@@ -532,12 +572,8 @@ fn router_answer(
                     another backend, or let the OAuth block derive it";
         return (answer, Some(disagree(what)));
     };
-    if !fits {
-        let answer = not_found("the path does not fit the route key");
-        return (
-            answer,
-            Some(disagree("finds that the path does not fit the route key and answers a JSON 404")),
-        );
+    if let Err(why) = fits {
+        return (not_found(why), Some(disagree(&format!("answers a JSON 404: {why}"))));
     }
 
     let crate_env = krate.environments.iter().find(|e| e.name == env.name);
@@ -744,7 +780,7 @@ pub fn render_human(e: &Explanation) -> String {
     }
     if !e.assumptions.is_empty() {
         let rows: Vec<String> =
-            e.assumptions.iter().map(|r| format!("row {} ({})", r.row, r.rule)).collect();
+            e.assumptions.iter().map(|r| format!("row {}: {}", r.row, r.rule)).collect();
         field("assumes", rows.join("; "));
     }
     if let Some(a) = &e.ambiguous {
