@@ -1,6 +1,7 @@
 //! The OAuth discovery answers: protected resource metadata (RFC 9728), the authorization
-//! server's metadata (RFC 8414) forwarded verbatim from the issuer or fixed by the spec, JSON 404s for the well-known paths that have no document, and
-//! redirects from the default endpoints to the authorization server.
+//! server's metadata (RFC 8414) forwarded verbatim from the issuer or fixed by the spec, JSON
+//! 404s for the well-known paths that have no document, and redirects from the default
+//! endpoints to the authorization server.
 
 use http::{Method, StatusCode};
 use lambda_http::{Body, Response};

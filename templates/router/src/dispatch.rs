@@ -107,11 +107,8 @@ impl<S> RouterBuilder<S> {
         let mut scopes: Vec<&str> = spec::SCOPES.to_vec();
         scopes.extend(spec::REQUIRED_SCOPES.iter().filter(|s| !spec::SCOPES.contains(s)));
 
-        let shared = Shared {
-            environment,
-            authorization_server,
-            challenge_scope: scopes.join(" "),
-        };
+        let shared =
+            Shared { environment, authorization_server, challenge_scope: scopes.join(" ") };
         Ok(Router { shared: Arc::new(shared), handler: self.handler })
     }
 }

@@ -25,8 +25,8 @@ mod upstream;
 pub use auth::VerifiedClaims;
 pub use config::{ConfigError, select_environment};
 pub use dispatch::{Router, RouterBuilder};
-pub use local::{LocalError, serve_local, serve_local_listener};
 pub use lambda_http::Error;
+pub use local::{LocalError, serve_local, serve_local_listener};
 
 /// Starts the Lambda runtime with a router in front of `handler`.
 ///

@@ -213,9 +213,10 @@ fn event(
     // API's own endpoint a named stage is the first segment. Either way the route table sees
     // the path without them, and `rawPath` keeps them, as API Gateway's own endpoint does.
     let (route_path, stage) = match (environment.mapping_key, environment.stage) {
-        (None, stage) if stage != "$default" => {
-            (strip_segment_prefix(&raw_path, &format!("/{stage}")).ok_or(StatusCode::NOT_FOUND)?, stage)
-        }
+        (None, stage) if stage != "$default" => (
+            strip_segment_prefix(&raw_path, &format!("/{stage}")).ok_or(StatusCode::NOT_FOUND)?,
+            stage,
+        ),
         _ => (
             strip_segment_prefix(&raw_path, environment.base_path).unwrap_or(&raw_path),
             environment.stage,
@@ -328,12 +329,9 @@ fn strip_segment_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 /// among greedy routes the longer literal prefix wins; a method beats `ANY`. Matching is exact
 /// and case-sensitive, and a greedy variable needs a non-empty remainder (the reference's
 /// assumption), so `/mcp/` matches no route here.
-pub(crate) fn match_route(
-    method: &str,
-    path: &str,
-) -> Option<(&'static Route, Vec<(String, String)>)> {
+pub(crate) fn match_route(method: &str, path: &str) -> Option<RouteMatch> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-    let mut best: Option<(Rank, &'static Route, Vec<(String, String)>)> = None;
+    let mut best: Option<(Rank, RouteMatch)> = None;
     for route in spec::ROUTES {
         let Some((route_method, template)) = route.key.split_once(' ') else {
             continue;
@@ -345,12 +343,15 @@ pub(crate) fn match_route(
             continue;
         };
         let rank = Rank { method: route_method != "ANY", ..rank };
-        if best.as_ref().is_none_or(|(best_rank, _, _)| rank > *best_rank) {
-            best = Some((rank, route, parameters));
+        if best.as_ref().is_none_or(|(best_rank, _)| rank > *best_rank) {
+            best = Some((rank, (route, parameters)));
         }
     }
-    best.map(|(_, route, parameters)| (route, parameters))
+    best.map(|(_, found)| found)
 }
+
+/// A route and the path parameters it reports, by name.
+pub(crate) type RouteMatch = (&'static Route, Vec<(String, String)>);
 
 /// How specific a matching route is; greater is more specific.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -323,8 +323,8 @@ mod tests {
     #[tokio::test]
     async fn a_fixed_document_is_served_verbatim_and_never_fetched() {
         let document = r#"{"issuer":"https://as.example",  "jwks_uri":"https://as.example/k"}"#;
-        let server = AuthorizationServer::new(NOWHERE, UrlPolicy::Loopback, Some(document), true)
-            .unwrap();
+        let server =
+            AuthorizationServer::new(NOWHERE, UrlPolicy::Loopback, Some(document), true).unwrap();
         assert_eq!(server.document().await.unwrap(), document);
         let metadata = server.metadata().await.unwrap();
         assert_eq!(metadata.jwks_uri.as_deref(), Some("https://as.example/k"));
@@ -334,8 +334,8 @@ mod tests {
     #[tokio::test]
     async fn a_fixed_document_is_still_served_when_a_test_server_names_the_keys() {
         let document = r#"{"issuer":"https://as.example"}"#;
-        let server = AuthorizationServer::new(NOWHERE, UrlPolicy::Loopback, Some(document), false)
-            .unwrap();
+        let server =
+            AuthorizationServer::new(NOWHERE, UrlPolicy::Loopback, Some(document), false).unwrap();
         assert_eq!(server.document().await.unwrap(), document);
         assert!(server.metadata().await.is_err());
     }
