@@ -47,8 +47,10 @@ enum Command {
     /// request without a token. Disagreements between the gateway and the router are listed
     /// last. API Gateway's own 404 is an answer too (exit 0). The spec may fail `check`: only
     /// a spec that does not parse or resolve is refused (exit 1). A bad method, URL or
-    /// environment is a usage error (exit 64). `--format json` prints one object; its fields
-    /// are listed in the documentation of the `specgen::explain` module.
+    /// environment is a usage error (exit 64). `--format json` prints one object with the
+    /// stable fields spec, request, environment, entry, route, steps, runners_up, assumptions,
+    /// ambiguous, path_parameters, backend, auth, router, answer and disagreements, described
+    /// in the module documentation of src/explain.rs.
     Explain {
         /// The spec file.
         spec: PathBuf,
