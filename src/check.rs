@@ -5,6 +5,8 @@
 //! are errors with stable codes that point at the route, stage or value responsible. The probes
 //! that only some clients send are warnings.
 
+use std::collections::BTreeSet;
+
 use crate::diag::{Diagnostic, Diagnostics, Pos};
 use crate::engine;
 use crate::model::{EnvModel, Model, issuer_paths_on_origin};
@@ -27,7 +29,7 @@ pub fn check(model: &Model) -> Diagnostics {
     check_token_verification(model, &mut diags);
     check_static_metadata(model, &mut diags);
     for env in &model.environments {
-        check_discovery(model, env, &mut diags);
+        check_discovery(model, env, &mut diags, &mut BTreeSet::new());
         check_doubling(model, env, &mut diags);
         check_framework_values(model, env, &mut diags);
     }
@@ -127,7 +129,22 @@ fn probes(model: &Model, env: &EnvModel) -> Vec<Probe> {
     out
 }
 
-fn check_discovery(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
+/// The pairs of routes, lower index first, that `discovery-ambiguous` reports, so that the
+/// `route-ambiguous` lint does not report the same pair a second time in vaguer words.
+pub(crate) fn discovery_ambiguous_pairs(model: &Model) -> BTreeSet<(usize, usize)> {
+    let mut pairs = BTreeSet::new();
+    for env in &model.environments {
+        check_discovery(model, env, &mut Diagnostics::default(), &mut pairs);
+    }
+    pairs
+}
+
+fn check_discovery(
+    model: &Model,
+    env: &EnvModel,
+    diags: &mut Diagnostics,
+    ambiguous_pairs: &mut BTreeSet<(usize, usize)>,
+) {
     let keys: Vec<engine::RouteKey> = model.routes.iter().map(|r| r.parsed.clone()).collect();
     for probe in probes(model, env) {
         if probe.backend.is_empty() {
@@ -174,9 +191,10 @@ fn check_discovery(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
         };
         for method in probe.methods {
             let selection = engine::select(&keys, method, &routed);
-            if let Some((w, rival, rule)) = selection.ambiguous {
-                let (w, rival) = (&model.routes[w], &model.routes[rival]);
+            if let Some((wi, ri, rule)) = selection.ambiguous {
+                let (w, rival) = (&model.routes[wi], &model.routes[ri]);
                 if probe.required && w.backend != rival.backend {
+                    ambiguous_pairs.insert((wi.min(ri), wi.max(ri)));
                     // Which of the two wins is undocumented: the URL must not hang on it.
                     let culprit = if w.derived { rival } else { w };
                     let other = if w.derived { w } else { rival };

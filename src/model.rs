@@ -205,6 +205,9 @@ pub struct RouteModel {
     pub backend_ident: String,
     pub auth: &'static str,
     pub authorizer: Option<String>,
+    /// True when the route set no `auth` and took the spec's `default_auth`.
+    #[serde(skip)]
+    pub auth_from_default: bool,
     pub derived: bool,
     pub purpose: String,
     pub ident: String,
@@ -1125,6 +1128,7 @@ impl Resolver<'_> {
                 backend_ident: backend.ident.clone(),
                 auth,
                 authorizer,
+                auth_from_default: r.auth.is_none() && spec.default_auth.is_some(),
                 derived: false,
                 purpose: "user route".into(),
                 ident: String::new(),
@@ -1186,6 +1190,7 @@ fn derive_routes(
             backend_ident: backend_model.map(|b| b.ident.clone()).unwrap_or_default(),
             auth,
             authorizer: None,
+            auth_from_default: false,
             derived: true,
             purpose: purpose.to_string(),
             ident: String::new(),
