@@ -121,6 +121,11 @@ impl Event {
         self
     }
 
+    /// The fixture's `rawPath`.
+    pub fn raw_path_value(&self) -> String {
+        self.0["rawPath"].as_str().unwrap_or("").to_owned()
+    }
+
     /// The stage the fixture's request context names.
     pub fn stage(&self) -> String {
         self.0["requestContext"]["stage"].as_str().unwrap_or("$default").to_owned()
