@@ -111,6 +111,16 @@ pub(crate) fn credentials(headers: &HeaderMap) -> Credentials<'_> {
     Credentials::Bearer(token)
 }
 
+/// Whether the query string carries an `access_token` parameter (RFC 6750 section 2.3), a
+/// method this resource does not accept. The name is compared after percent-decoding, so an
+/// escaped spelling is caught too.
+pub(crate) fn has_query_token(query: Option<&str>) -> bool {
+    let Some(query) = query else {
+        return false;
+    };
+    form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "access_token")
+}
+
 /// RFC 7235's token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_token68(token: &str) -> bool {
     let body = token.trim_end_matches('=');
@@ -202,6 +212,15 @@ mod tests {
         }
         let long = format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_BYTES));
         assert_eq!(bearer(long.as_bytes()), None);
+    }
+
+    #[test]
+    fn a_token_in_the_query_string_is_noticed() {
+        assert!(!has_query_token(None));
+        assert!(!has_query_token(Some("x=1&token=a")));
+        assert!(has_query_token(Some("access_token=a")));
+        assert!(has_query_token(Some("x=1&access%5Ftoken=a")));
+        assert!(has_query_token(Some("access_token")));
     }
 
     #[test]

@@ -87,6 +87,16 @@ pub(crate) fn check_tables() -> Result<(), ConfigError> {
     let inconsistent = |detail: String| Err(ConfigError::InconsistentSpec(detail));
 
     for environment in spec::ENVIRONMENTS {
+        // Dispatch strips the base path from `rawPath`: it must be what the URLs hold.
+        for resource in environment.resources {
+            let path = url_path(resource.resource_url);
+            if path != format!("{}{}", environment.base_path, resource.mount) {
+                return inconsistent(format!(
+                    "resource URL {:?} is not the base path {:?} plus the mount {:?}",
+                    resource.resource_url, environment.base_path, resource.mount
+                ));
+            }
+        }
         if environment.resources.len() != spec::RESOURCES.len() {
             return inconsistent(format!(
                 "environment {:?} has {} resources, the backend has {}",
@@ -127,20 +137,10 @@ pub(crate) fn check_tables() -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The path between the origin and the mounts in an environment's resource URLs: a named stage
-/// or a custom domain's mapping key, `""` when there is none. The model puts every resource URL
-/// at `base_url + mount`, so the prefix is read back from the first resource.
-pub(crate) fn base_path(environment: &'static Environment) -> &'static str {
-    let Some(resource) = environment.resources.first() else {
-        return "";
-    };
-    let after_scheme = resource.resource_url.split_once("://").map_or("", |(_, rest)| rest);
-    let path = after_scheme.find('/').map_or("", |at| &after_scheme[at..]);
-    if resource.mount == "/" {
-        path.trim_end_matches('/')
-    } else {
-        path.strip_suffix(resource.mount).unwrap_or("")
-    }
+/// The path of a URL: everything after the authority, `""` when there is none.
+fn url_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+    after_scheme.find('/').map_or("", |at| &after_scheme[at..])
 }
 
 /// Accepts only `http://` URLs on a loopback host with an explicit port: the authorization

@@ -37,8 +37,6 @@ pub struct Router<S> {
 
 struct Shared {
     environment: &'static Environment,
-    /// The named stage or mapping key in front of the mounts in public URLs, `""` when none.
-    base_path: &'static str,
     authorization_server: AuthorizationServer,
     /// The `scope` parameter of every challenge: the published scopes, then any required scope
     /// that is not published.
@@ -90,27 +88,30 @@ impl<S> RouterBuilder<S> {
             return Err(ConfigError::NoCryptoProvider);
         }
 
+        // A fixed metadata document is what the router serves in every case; without a test
+        // server it also names the keys and endpoints, so the issuer's own is never fetched.
+        let fixed = spec::AS_METADATA_DOCUMENT;
         let authorization_server = match &self.loopback_metadata_url {
             Some(url) => {
                 config::check_loopback(url)?;
-                AuthorizationServer::new(url, UrlPolicy::Loopback)?
+                AuthorizationServer::new(url, UrlPolicy::Loopback, fixed, false)?
             }
             // A local environment's issuer is itself on loopback, over plain http.
             None if config::is_loopback_http(environment.as_metadata_url) => {
-                AuthorizationServer::new(environment.as_metadata_url, UrlPolicy::Loopback)?
+                let url = environment.as_metadata_url;
+                AuthorizationServer::new(url, UrlPolicy::Loopback, fixed, true)?
             }
-            None => AuthorizationServer::new(environment.as_metadata_url, UrlPolicy::Https)?,
+            None => {
+                let url = environment.as_metadata_url;
+                AuthorizationServer::new(url, UrlPolicy::Https, fixed, true)?
+            }
         };
 
         let mut scopes: Vec<&str> = spec::SCOPES.to_vec();
         scopes.extend(spec::REQUIRED_SCOPES.iter().filter(|s| !spec::SCOPES.contains(s)));
 
-        let shared = Shared {
-            environment,
-            base_path: config::base_path(environment),
-            authorization_server,
-            challenge_scope: scopes.join(" "),
-        };
+        let shared =
+            Shared { environment, authorization_server, challenge_scope: scopes.join(" ") };
         Ok(Router { shared: Arc::new(shared), handler: self.handler })
     }
 }
@@ -137,10 +138,10 @@ where
         self.clone().respond(request).await
     }
 
-    async fn respond(self, request: Request) -> Response<Body> {
+    pub(crate) async fn respond(self, request: Request) -> Response<Body> {
         // The handler is moved, never borrowed, across awaits: it need not be `Sync`.
         let Router { shared, handler } = self;
-        let Some(target) = resolve(&request, shared.base_path) else {
+        let Some(target) = resolve(&request, shared.environment) else {
             return respond::not_found();
         };
         let environment = shared.environment;
@@ -212,6 +213,11 @@ where
 
     let scope = shared.challenge_scope.as_str();
     let refuse = |refusal| respond::refusal(refusal, published.prm_url, scope);
+    // Tokens travel in the Authorization header only (`bearer_methods_supported`). A token in
+    // the query string ends up in logs; RFC 6750 lets a server refuse it as malformed.
+    if auth::has_query_token(request.uri().query()) {
+        return refuse(Refusal::InvalidRequest);
+    }
     let verified = match auth::credentials(request.headers()) {
         Credentials::Missing => return refuse(Refusal::NoToken),
         Credentials::Malformed => return refuse(Refusal::InvalidRequest),
@@ -323,7 +329,12 @@ where
 /// Finds the route API Gateway chose and checks that the request's path fits it. `None` when
 /// the route is not one of this backend's or the path does not fit (a misrouted or forged
 /// event): such a request is answered 404, whatever its path ends with.
-fn resolve(request: &Request, base_path: &str) -> Option<Target> {
+///
+/// The reference leaves open what `rawPath` keeps (the named stage, the API mapping key) and
+/// how API Gateway treats case, slashes and dots. The check takes every reading into account:
+/// it strips what may be there, and then asks for the exact path the route key stands for, in
+/// a clean form (no empty or dot segments, no encoded separators).
+fn resolve(request: &Request, environment: &Environment) -> Option<Target> {
     let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
         return None;
     };
@@ -337,8 +348,34 @@ fn resolve(request: &Request, base_path: &str) -> Option<Target> {
     }
 
     let expected = expand(template, request)?;
-    let received = received_path(request.raw_http_path(), context.stage.as_deref(), base_path);
-    (received == expected).then_some(Target { route, path: expected })
+    let stage = context.stage.as_deref();
+    let received = received_path(request.raw_http_path(), stage, environment.base_path);
+    if !is_clean_path(&received) {
+        return None;
+    }
+    // `/mcp/` is the MCP endpoint whichever route API Gateway chose for it: the subtree with an
+    // empty remainder (checked by `expand`), or the endpoint itself if the gateway folds the
+    // slash.
+    let fits = received == expected
+        || (route.arm == Arm::McpEndpoint && received.strip_suffix('/') == Some(&expected));
+    fits.then_some(Target { route, path: expected })
+}
+
+/// The path of the request as the route key spells it: `rawPath` without the named stage
+/// (API Gateway keeps it in `rawPath` on its own endpoint) and without the base path of the
+/// public URLs (a mapping key that `rawPath` may keep), `/` when empty (an empty mapping key
+/// can leave `rawPath` empty). Each prefix is stripped at most once, at a segment boundary.
+pub(crate) fn received_path(raw_path: &str, stage: Option<&str>, base_path: &str) -> String {
+    let mut path = raw_path;
+    let stage = stage.filter(|stage| !stage.is_empty() && *stage != "$default");
+    let stage_prefix = stage.map(|stage| format!("/{stage}"));
+    if let Some(prefix) = &stage_prefix {
+        path = strip_path_prefix(path, prefix);
+    }
+    if !base_path.is_empty() && stage_prefix.as_deref() != Some(base_path) {
+        path = strip_path_prefix(path, base_path);
+    }
+    if path.is_empty() { "/".to_owned() } else { path.to_owned() }
 }
 
 /// The path a route template stands for, with `{name}` and `{name+}` replaced by the path
@@ -367,22 +404,6 @@ fn expand(template: &str, request: &Request) -> Option<String> {
     Some(path)
 }
 
-/// The path of the request as the route key spells it: `rawPath` without the named stage
-/// (API Gateway keeps it in `rawPath`) and without the base path of the public URLs, `/` when
-/// empty (an empty mapping key can leave `rawPath` empty).
-fn received_path(raw_path: &str, stage: Option<&str>, base_path: &str) -> String {
-    let mut path = raw_path;
-    let stage = stage.filter(|stage| !stage.is_empty() && *stage != "$default");
-    let stage_prefix = stage.map(|stage| format!("/{stage}"));
-    if let Some(prefix) = &stage_prefix {
-        path = strip_path_prefix(path, prefix);
-    }
-    if !base_path.is_empty() && stage_prefix.as_deref() != Some(base_path) {
-        path = strip_path_prefix(path, base_path);
-    }
-    if path.is_empty() { "/".to_owned() } else { path.to_owned() }
-}
-
 /// `path` without `prefix` when the prefix ends at a segment boundary.
 fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
     match path.strip_prefix(prefix) {
@@ -391,9 +412,77 @@ fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
     }
 }
 
+/// Whether a path is in the one form the router serves: absolute, no empty segment except a
+/// final slash, no segment of dots or ending in a dot (which some servers fold away), no
+/// backslash, control character or percent-encoded `/`, `\`, `.` or control character (API
+/// Gateway decodes `rawPath`, so an escape left in it was escaped twice).
+pub(crate) fn is_clean_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    segments.iter().enumerate().all(|(i, segment)| {
+        if segment.is_empty() {
+            return i == last && i > 0;
+        }
+        !segment.ends_with('.')
+            && !segment.bytes().any(|b| b == b'\\' || b.is_ascii_control())
+            && !has_suspicious_escape(segment)
+    })
+}
+
+/// A `%XY` escape that decodes to a separator, a dot, a percent sign or a control character.
+fn has_suspicious_escape(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    bytes.windows(3).any(|w| {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (w[0], hex(w[1]), hex(w[2])) {
+            (b'%', Some(high), Some(low)) => {
+                let decoded = (high * 16 + low) as u8;
+                matches!(decoded, b'/' | b'\\' | b'.' | b'%') || decoded.is_ascii_control()
+            }
+            _ => false,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_clean_paths_are_served() {
+        for clean in ["/", "/mcp", "/mcp/", "/mcp/a/b", "/mcp/a%20b", "/.well-known/x", "/a.b/c"] {
+            assert!(is_clean_path(clean), "{clean}");
+        }
+        for unclean in [
+            "",
+            "mcp",
+            "//mcp",
+            "/mcp//x",
+            "/mcp/.",
+            "/mcp/..",
+            "/mcp/...",
+            "/mcp.",
+            "/mcp/x.",
+            "/mcp/a/../b",
+            "/mcp%2F",
+            "/mcp%2f",
+            "/mcp/%2e%2e",
+            "/mcp/%2E",
+            "/mcp/%5c",
+            "/mcp/%00",
+            "/mcp/%25",
+            "/mcp\\x",
+            "/mcp/\u{7f}",
+        ] {
+            assert!(!is_clean_path(unclean), "{unclean:?}");
+        }
+    }
 
     #[test]
     fn stage_and_base_path_are_stripped_at_segment_boundaries() {
@@ -406,5 +495,13 @@ mod tests {
         assert_eq!(received_path("/mcp", Some("$default"), "/v1"), "/mcp");
         assert_eq!(received_path("/prod/mcp", Some("prod"), "/prod"), "/mcp");
         assert_eq!(received_path("/prod/prod/mcp", Some("prod"), "/prod"), "/prod/mcp");
+        // A custom domain's mapping key, kept in `rawPath` or not, with a named stage or not.
+        assert_eq!(received_path("/v1/mcp", Some("live"), "/v1"), "/mcp");
+        assert_eq!(received_path("/live/v1/mcp", Some("live"), "/v1"), "/mcp");
+        assert_eq!(received_path("/live/mcp", Some("live"), "/v1"), "/mcp");
+        assert_eq!(received_path("/v1", Some("$default"), "/v1"), "/");
+        assert_eq!(received_path("", Some("live"), "/v1"), "/");
+        assert_eq!(received_path("/v1/v1/mcp", Some("$default"), "/v1"), "/v1/mcp");
+        assert_eq!(received_path("/v10/mcp", Some("$default"), "/v1"), "/v10/mcp");
     }
 }

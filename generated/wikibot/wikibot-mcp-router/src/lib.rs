@@ -9,13 +9,16 @@
 //! (`requestContext.routeKey`) and on `pathParameters`, checks that the path it received fits
 //! that route, and takes every public URL from [`spec`], never from the request.
 //!
-//! A consumer's `main` calls [`run`] with its handler; tests build a [`Router`] with
-//! [`Router::builder`] and call [`Router::handle`] on API Gateway events.
+//! A consumer's `main` calls [`run`] with its handler on Lambda, or [`serve_local`] to serve the
+//! same router over HTTP on 127.0.0.1 during development; tests build a [`Router`] with
+//! [`Router::builder`] and call [`Router::handle`] on API Gateway events, or serve it with
+//! [`serve_local_listener`] on port 0.
 
 mod auth;
 mod config;
 mod discovery;
 mod dispatch;
+mod local;
 pub mod model;
 mod respond;
 #[rustfmt::skip]
@@ -26,6 +29,7 @@ pub use auth::VerifiedClaims;
 pub use config::{ConfigError, select_environment};
 pub use dispatch::{Router, RouterBuilder};
 pub use lambda_http::Error;
+pub use local::{LocalError, serve_local, serve_local_listener};
 
 /// Starts the Lambda runtime with a router in front of `handler`.
 ///

@@ -11,6 +11,16 @@
 pub struct Environment {
     /// The name that the environment variable `spec::ENV_VAR` selects, e.g. `dev`.
     pub name: &'static str,
+    /// A local environment runs on this machine, on a loopback origin.
+    pub local: bool,
+    /// The API Gateway stage: `$default` or a name.
+    pub stage: &'static str,
+    /// The API mapping key of the custom domain (`""` for the empty key), `None` when requests
+    /// come through the API's own endpoint.
+    pub mapping_key: Option<&'static str>,
+    /// What the stage or mapping key puts between the origin and the mounts in public URLs,
+    /// e.g. `/prod` or `/v1`, `""` for nothing. API Gateway may or may not keep it in `rawPath`.
+    pub base_path: &'static str,
     /// The issuer exactly as the authorization server writes it (the `iss` of its tokens).
     pub issuer: &'static str,
     /// The issuer's RFC 8414 metadata URL, from which the router forwards metadata and learns

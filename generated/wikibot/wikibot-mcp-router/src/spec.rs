@@ -22,6 +22,13 @@ pub const BACKEND: &str = "mcp";
 /// The environment variable that names the environment at start-up.
 pub const ENV_VAR: &str = "SPECGEN_ENVIRONMENT";
 
+/// The Lambda's instruction set as the spec gives it, `x86_64` or `arm64`.
+pub const ARCHITECTURE: &str = "arm64";
+
+/// The authorization server metadata the spec fixes, served byte for byte and never fetched;
+/// `None` when the router forwards the issuer's own document.
+pub const AS_METADATA_DOCUMENT: Option<&str> = None;
+
 /// The scopes published in `scopes_supported` and in the challenge's `scope` parameter.
 pub const SCOPES: &[&str] = &[
     "openid",
@@ -44,6 +51,10 @@ pub const RESOURCES: &[Resource] = &[
 pub const ENVIRONMENTS: &[Environment] = &[
     Environment {
         name: "dev",
+        local: false,
+        stage: "$default",
+        mapping_key: Some(""),
+        base_path: "",
         issuer: "https://example-tenant.authkit.app",
         as_metadata_url: "https://example-tenant.authkit.app/.well-known/oauth-authorization-server",
         resources: &[

@@ -113,15 +113,33 @@ pub(crate) struct AuthorizationServer {
     client: reqwest::Client,
     metadata_url: String,
     policy: UrlPolicy,
+    /// The document the spec fixes, served instead of the issuer's.
+    fixed_document: Option<&'static str>,
+    /// The fixed document, read, when it also names the keys and endpoints (always, except
+    /// when a test points the router at its own server for those).
+    fixed_metadata: Option<Arc<Metadata>>,
     metadata: Mutex<Option<CachedMetadata>>,
     keys: Mutex<KeyCache>,
 }
 
 impl AuthorizationServer {
+    /// The authorization server whose metadata is at `metadata_url`. With a `fixed_document`,
+    /// that document is served at the metadata routes; when `fixed_is_source` is true, it also
+    /// names the JWKS and the endpoints, and `metadata_url` is never fetched.
     pub(crate) fn new(
         metadata_url: &str,
         policy: UrlPolicy,
+        fixed_document: Option<&'static str>,
+        fixed_is_source: bool,
     ) -> Result<AuthorizationServer, ConfigError> {
+        let fixed_metadata = match fixed_document {
+            Some(document) if fixed_is_source => {
+                let metadata = Metadata::parse(document.to_owned())
+                    .map_err(|e| ConfigError::InconsistentSpec(e.to_string()))?;
+                Some(Arc::new(metadata))
+            }
+            _ => None,
+        };
         // Redirects are not followed: keys come from the URLs the spec and the issuer name.
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
@@ -132,6 +150,8 @@ impl AuthorizationServer {
             client,
             metadata_url: metadata_url.to_owned(),
             policy,
+            fixed_document,
+            fixed_metadata,
             metadata: Mutex::new(None),
             keys: Mutex::new(KeyCache::default()),
         })
@@ -141,9 +161,22 @@ impl AuthorizationServer {
         self.policy
     }
 
-    /// The metadata document, from the cache while it is fresh. When a refresh fails, the last
-    /// good document is served: it is what the issuer said most recently.
+    /// The document served at the metadata routes: the spec's fixed document as written, or
+    /// the issuer's as fetched. Neither is ever rewritten.
+    pub(crate) async fn document(&self) -> Result<String, UpstreamError> {
+        match self.fixed_document {
+            Some(document) => Ok(document.to_owned()),
+            None => Ok(self.metadata().await?.document.clone()),
+        }
+    }
+
+    /// The metadata the router reads `jwks_uri` and the endpoints from: the fixed document, or
+    /// the fetched one from the cache while it is fresh. When a refresh fails, the last good
+    /// document is used: it is what the issuer said most recently.
     pub(crate) async fn metadata(&self) -> Result<Arc<Metadata>, UpstreamError> {
+        if let Some(fixed) = &self.fixed_metadata {
+            return Ok(fixed.clone());
+        }
         let mut cached = self.metadata.lock().await;
         if let Some(entry) = cached.as_ref().filter(|e| e.fetched_at.elapsed() < METADATA_TTL) {
             return Ok(entry.metadata.clone());
@@ -284,6 +317,36 @@ mod tests {
             {"kty": "XYZ", "kid": "odd"}
         ]}"#;
         assert!(parse_jwks(jwks).unwrap().is_empty());
+    }
+
+    /// Port 9 on loopback (discard) has no HTTP server here: a fetch would fail, so an answer
+    /// proves that nothing was fetched.
+    const NOWHERE: &str = "http://127.0.0.1:9/.well-known/oauth-authorization-server";
+
+    #[tokio::test]
+    async fn a_fixed_document_is_served_verbatim_and_never_fetched() {
+        let document = r#"{"issuer":"https://as.example",  "jwks_uri":"https://as.example/k"}"#;
+        let server =
+            AuthorizationServer::new(NOWHERE, UrlPolicy::Loopback, Some(document), true).unwrap();
+        assert_eq!(server.document().await.unwrap(), document);
+        let metadata = server.metadata().await.unwrap();
+        assert_eq!(metadata.jwks_uri.as_deref(), Some("https://as.example/k"));
+        assert_eq!(metadata.document, document);
+    }
+
+    #[tokio::test]
+    async fn a_fixed_document_is_still_served_when_a_test_server_names_the_keys() {
+        let document = r#"{"issuer":"https://as.example"}"#;
+        let server =
+            AuthorizationServer::new(NOWHERE, UrlPolicy::Loopback, Some(document), false).unwrap();
+        assert_eq!(server.document().await.unwrap(), document);
+        assert!(server.metadata().await.is_err());
+    }
+
+    #[test]
+    fn a_fixed_document_that_is_not_an_object_stops_the_router() {
+        let result = AuthorizationServer::new(NOWHERE, UrlPolicy::Https, Some("[]"), true);
+        assert!(matches!(result, Err(ConfigError::InconsistentSpec(_))));
     }
 
     #[test]

@@ -105,8 +105,10 @@ async fn the_prm_answers_head_and_preflight_and_refuses_other_methods() {
     assert_eq!(header(&post, "access-control-allow-origin"), "*");
 }
 
+/// Forwarded, the issuer's document comes through byte for byte and is fetched once; fixed by
+/// the spec, the spec's document is served as written and nothing is fetched.
 #[tokio::test]
-async fn the_authorization_server_metadata_is_forwarded_byte_for_byte_and_cached() {
+async fn the_authorization_server_metadata_is_served_byte_for_byte_and_cached() {
     let server = AuthorizationServer::start().await;
     let router = support::new_router(&Recorder::default(), &server);
     for route in routes(Arm::AuthorizationServerMetadata) {
@@ -115,18 +117,27 @@ async fn the_authorization_server_metadata_is_forwarded_byte_for_byte_and_cached
             let response = router.handle(request).await;
             assert_eq!(response.status(), 200);
             assert_discovery_headers(&response);
-            assert_eq!(body(&response), server.metadata().as_bytes());
+            assert_eq!(body(&response), server.expected_document().as_bytes());
         }
     }
-    let expected_fetches = usize::from(routes(Arm::AuthorizationServerMetadata).next().is_some());
+    let routed = routes(Arm::AuthorizationServerMetadata).next().is_some();
+    let expected_fetches = usize::from(routed && spec::AS_METADATA_DOCUMENT.is_none());
     assert_eq!(server.hits(support::METADATA_PATH), expected_fetches);
 }
 
+/// A fixed document is served even when the issuer is down: it is never fetched.
 #[tokio::test]
-async fn an_unreachable_authorization_server_is_a_json_502() {
+async fn an_unreachable_authorization_server_is_a_json_502_unless_the_document_is_fixed() {
     let failing = AuthorizationServer::start_with(500).await;
     let router = support::new_router(&Recorder::default(), &failing);
     for route in routes(Arm::AuthorizationServerMetadata) {
+        if let Some(document) = spec::AS_METADATA_DOCUMENT {
+            let request = Event::fixture("custom-domain").route(route, "").request();
+            let response = router.handle(request).await;
+            assert_eq!(response.status(), 200);
+            assert_eq!(body(&response), document.as_bytes());
+            continue;
+        }
         let request = Event::fixture("custom-domain").route(route, "").request();
         let response = router.handle(request).await;
         assert_eq!(response.status(), 502);

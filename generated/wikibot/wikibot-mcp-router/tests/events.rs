@@ -12,9 +12,20 @@ use support::{AuthorizationServer, Event, Recorder, body, header, route, router}
 
 const FIXTURES: [&str; 4] = ["default-stage", "named-stage", "custom-domain", "jwt-authorizer"];
 
+/// One fixture for each reading of `rawPath` that the reference leaves open, all for `ANY /mcp`:
+/// a named stage behind a custom domain, kept in `rawPath` or not; a mapping key (`v1`), kept or
+/// not; and the bare mapping key, which one report shows as an empty `rawPath`.
+const READINGS: [&str; 5] = [
+    "named-stage-custom-domain",
+    "named-stage-custom-domain-stage-kept",
+    "mapping-key-kept",
+    "mapping-key-stripped",
+    "mapping-key-bare",
+];
+
 #[test]
 fn every_fixture_is_an_api_gateway_v2_event() {
-    for name in FIXTURES {
+    for name in FIXTURES.into_iter().chain(READINGS) {
         let text = support::fixture(&format!("events/{name}.json"));
         let event: ApiGatewayV2httpRequest =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -62,6 +73,51 @@ async fn every_fixture_reaches_the_guard() {
         assert_eq!(header(&response, "www-authenticate"), support::challenge(index, None));
     }
     assert_eq!(recorder.calls(), 0);
+}
+
+/// Under every reading, in every environment, the MCP endpoint reaches the guard, and a path
+/// that is not the MCP endpoint's does not. The fixtures' `/mcp` stands for the mount, and
+/// their `/v1` for the environment's base path. specgen refuses a non-empty mapping key for an
+/// OAuth-protected API (the root discovery URLs could not reach it), so the base path is empty
+/// in every spec it accepts; the unit tests of `dispatch` cover a non-empty one.
+#[tokio::test]
+async fn every_reading_of_raw_path_reaches_the_guard_in_every_environment() {
+    let server = AuthorizationServer::start().await;
+    let mcp = route(Arm::McpEndpoint);
+    let index = mcp.resource.unwrap();
+    let mount = spec::RESOURCES[index].mount;
+
+    for environment in spec::ENVIRONMENTS {
+        let recorder = Recorder::default();
+        let router = Router::builder(recorder.clone())
+            .environment(environment.name)
+            .loopback_authorization_server(server.metadata_url())
+            .build()
+            .unwrap();
+        for name in READINGS {
+            let fixture = Event::fixture(name);
+            let raw_path = fixture.raw_path_value();
+            let raw_path = raw_path.replacen("/v1", environment.base_path, 1);
+            let bare = raw_path.is_empty();
+            let raw_path = raw_path.replacen("/mcp", mount, 1);
+            let event = fixture.route_key(mcp.key).proxy(None).raw_path(&raw_path);
+            let response = router.handle(event.request()).await;
+
+            if bare {
+                // `""` is read as `/`, which is not the MCP endpoint.
+                assert_eq!(response.status(), 404, "{name} in {}", environment.name);
+            } else {
+                assert_eq!(response.status(), 401, "{name} in {}", environment.name);
+                let expected = format!(
+                    "Bearer resource_metadata=\"{}\"",
+                    environment.resources[index].prm_url
+                );
+                let challenge = header(&response, "www-authenticate");
+                assert!(challenge.starts_with(&expected), "{name}: {challenge}");
+            }
+        }
+        assert_eq!(recorder.calls(), 0);
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use support::router;
 use jsonwebtoken::Algorithm;
 use router::model::{Arm, Route};
 use router::spec;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{
     AuthorizationServer, Event, Recorder, body, challenge, environment, header, now, route, rs256,
     valid_claims,
@@ -63,24 +63,6 @@ async fn a_request_without_token_gets_the_exact_challenge() {
 }
 
 #[tokio::test]
-async fn a_malformed_authorization_header_is_a_bad_request() {
-    let server = AuthorizationServer::start().await;
-    let recorder = Recorder::default();
-    let router = support::new_router(&recorder, &server);
-
-    let oversized = format!("Bearer {}", "a".repeat(8 * 1024));
-    for value in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer a b", "token", oversized.as_str()] {
-        let response = router.handle(post(None).header("authorization", value).request()).await;
-        assert_eq!(response.status(), 400, "{value:.40}");
-        assert_eq!(
-            header(&response, "www-authenticate"),
-            challenge(resource(), Some("invalid_request"))
-        );
-    }
-    assert_eq!(recorder.calls(), 0);
-}
-
-#[tokio::test]
 async fn a_valid_token_reaches_the_handler_with_its_claims() {
     let server = AuthorizationServer::start().await;
     let recorder = Recorder::default();
@@ -121,66 +103,24 @@ async fn the_keys_are_fetched_once_and_cached() {
     assert_eq!(server.hits(support::METADATA_PATH), 1);
 }
 
-/// Each case changes one thing in a valid token; every one is refused with `invalid_token`
-/// and never reaches the handler.
+/// Tokens with made-up `kid`s refetch the JWKS at most once per interval, so they cannot make
+/// the router hammer the issuer. (`tests/attacks.rs` has the full table of bad tokens.)
 #[tokio::test]
-async fn bad_tokens_are_refused_and_never_reach_the_handler() {
+async fn unknown_kids_refetch_the_keys_at_most_once_per_interval() {
     let server = AuthorizationServer::start().await;
     let recorder = Recorder::default();
     let router = support::new_router(&recorder, &server);
-
-    let with = |change: &dyn Fn(&mut Value)| {
-        let mut claims = valid_claims(resource());
-        change(&mut claims);
-        claims
-    };
-    let resource_url = environment().resources[resource()].resource_url;
-    let issuer = environment().issuer;
-
-    let cases: Vec<(&str, String)> = vec![
-        ("alg none", support::unsigned(&valid_claims(resource()))),
-        (
-            "HS256 signed with the public key",
-            support::hs256_with_public_key(&valid_claims(resource())),
-        ),
-        ("unknown kid", support::sign(Algorithm::RS256, "no-such-key", &valid_claims(resource()))),
-        (
-            "RSA key under the EC kid",
-            support::sign(Algorithm::RS256, "test-ec", &valid_claims(resource())),
-        ),
-        ("tampered payload", {
-            let token = rs256(&valid_claims(resource()));
-            let other = rs256(&with(&|c| c["sub"] = json!("admin")));
-            let parts: Vec<&str> = token.split('.').collect();
-            let other_parts: Vec<&str> = other.split('.').collect();
-            format!("{}.{}.{}", parts[0], other_parts[1], parts[2])
-        }),
-        ("wrong iss", rs256(&with(&|c| c["iss"] = json!("https://attacker.example")))),
-        ("iss with a trailing slash", rs256(&with(&|c| c["iss"] = json!(format!("{issuer}/"))))),
-        ("missing iss", rs256(&with(&|c| drop(c.as_object_mut().unwrap().remove("iss"))))),
-        ("wrong aud", rs256(&with(&|c| c["aud"] = json!("https://other.example/mcp")))),
-        (
-            "aud with a trailing slash",
-            rs256(&with(&|c| c["aud"] = json!(format!("{resource_url}/")))),
-        ),
-        ("missing aud", rs256(&with(&|c| drop(c.as_object_mut().unwrap().remove("aud"))))),
-        ("expired beyond the leeway", rs256(&with(&|c| c["exp"] = json!(now() - 120)))),
-        ("missing exp", rs256(&with(&|c| drop(c.as_object_mut().unwrap().remove("exp"))))),
-        ("not yet valid beyond the leeway", rs256(&with(&|c| c["nbf"] = json!(now() + 120)))),
-        ("not a JWT", "abc.def.ghi".to_owned()),
-    ];
-    for (case, token) in cases {
+    for kid in ["a", "b", "c", "d"] {
+        let token = support::sign(Algorithm::RS256, kid, &valid_claims(resource()));
         let response = router.handle(post(Some(&token)).request()).await;
-        assert_eq!(response.status(), 401, "{case}");
+        assert_eq!(response.status(), 401);
         assert_eq!(
             header(&response, "www-authenticate"),
-            challenge(resource(), Some("invalid_token")),
-            "{case}"
+            challenge(resource(), Some("invalid_token"))
         );
     }
-    assert_eq!(recorder.calls(), 0);
-    // Unknown kids refetch the JWKS at most once per 30 s.
     assert_eq!(server.hits("/jwks"), 1);
+    assert_eq!(recorder.calls(), 0);
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //! request reaches it.
 //!
 //! On Lambda, set the environment variable named by `spec::ENV_VAR` to one of the spec's
-//! environments; the README says how to build the binary.
+//! environments; the README says how to build the binary. With `--local 127.0.0.1:PORT` it
+//! serves the same router over HTTP on that loopback address instead, for development.
 
 mod this_crate;
 
@@ -77,15 +78,34 @@ fn public_hosts() -> Vec<String> {
     hosts.map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_owned()).collect()
 }
 
+/// The address after `--local`, when the example runs locally; `Err` for arguments it does not
+/// know.
+fn local_address() -> Result<Option<std::net::SocketAddr>, router::Error> {
+    let mut arguments = std::env::args().skip(1);
+    match (arguments.next().as_deref(), arguments.next(), arguments.next()) {
+        (None, _, _) => Ok(None),
+        (Some("--local"), Some(address), None) => Ok(Some(address.parse()?)),
+        _ => Err("usage: mcp_server [--local 127.0.0.1:PORT]".into()),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), router::Error> {
+    let local = local_address()?;
+    let mut hosts = public_hosts();
+    // Locally, clients call the loopback address itself.
+    hosts.extend(local.map(|address| address.to_string()));
+
     // Lambda answers one request per invocation and buffers the answer, so the server is
     // stateless and answers plain JSON rather than an event stream.
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
-        .with_allowed_hosts(public_hosts());
+        .with_allowed_hosts(hosts);
     let sessions = Arc::new(NeverSessionManager::default());
     let service = StreamableHttpService::new(|| Ok(WhoAmI), sessions, config);
-    router::run(service).await
+    match local {
+        Some(address) => router::serve_local(address, service).await,
+        None => router::run(service).await,
+    }
 }

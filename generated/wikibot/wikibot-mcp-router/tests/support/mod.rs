@@ -115,6 +115,25 @@ impl Event {
         self
     }
 
+    /// Sets the greedy `proxy` path parameter, or leaves none with `None`.
+    pub fn proxy(mut self, value: Option<&str>) -> Event {
+        self.0["pathParameters"] = match value {
+            Some(value) => json!({ "proxy": value }),
+            None => json!({}),
+        };
+        self
+    }
+
+    /// The fixture's `rawPath`.
+    pub fn raw_path_value(&self) -> String {
+        self.0["rawPath"].as_str().unwrap_or("").to_owned()
+    }
+
+    /// The stage the fixture's request context names.
+    pub fn stage(&self) -> String {
+        self.0["requestContext"]["stage"].as_str().unwrap_or("$default").to_owned()
+    }
+
     pub fn route_key(mut self, key: &str) -> Event {
         self.0["routeKey"] = json!(key);
         self.0["requestContext"]["routeKey"] = json!(key);
@@ -272,6 +291,12 @@ impl AuthorizationServer {
         &self.metadata
     }
 
+    /// The document the router must serve at its metadata routes: the spec's fixed one, or
+    /// this server's, forwarded.
+    pub fn expected_document(&self) -> &str {
+        spec::AS_METADATA_DOCUMENT.unwrap_or(&self.metadata)
+    }
+
     pub fn hits(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
     }
@@ -365,7 +390,7 @@ pub fn hs256_with_public_key(claims: &Value) -> String {
 }
 
 /// Unpadded base64url, enough to forge a token by hand.
-fn base64url(bytes: &[u8]) -> String {
+pub fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
