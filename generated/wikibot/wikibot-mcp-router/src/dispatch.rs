@@ -414,7 +414,7 @@ fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> &'a str {
 
 /// Whether a path is in the one form the router serves: absolute, no empty segment except a
 /// final slash, no segment of dots or ending in a dot (which some servers fold away), no
-/// backslash, control character or percent-encoded `/`, `\`, `.` or control character (API
+/// backslash, control character or percent-encoded `/`, `\`, `.`, `%` or control character (API
 /// Gateway decodes `rawPath`, so an escape left in it was escaped twice).
 pub(crate) fn is_clean_path(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
