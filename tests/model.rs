@@ -97,3 +97,23 @@ fn a_backend_that_cannot_be_seen_to_verify_tokens_gets_a_warning() {
     assert_eq!(codes, ["bearer-unverified"], "{diagnostics:#?}");
     assert!(!c.files.is_empty(), "a warning does not stop the build");
 }
+
+#[test]
+fn every_valid_fixture_renders_without_errors() {
+    for entry in std::fs::read_dir("tests/fixtures/valid").unwrap() {
+        let path = entry.unwrap().path();
+        let c = compile(&path);
+        let errors: Vec<_> = c.diagnostics.sorted().into_iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
+        assert!(!c.files.is_empty(), "{} rendered nothing", path.display());
+    }
+}
+
+#[test]
+fn the_pulumi_program_holds_only_deployed_environments() {
+    let c = compiled("authorizer-with-local.yaml");
+    let program = c.files.iter().find(|f| f.path.ends_with("__main__.py")).unwrap();
+    let text = String::from_utf8(program.bytes.clone()).unwrap();
+    assert!(text.contains("\"dev\": {"), "{text}");
+    assert!(!text.contains("\"local\": {"), "a local environment is no Pulumi stack");
+}
