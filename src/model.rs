@@ -1120,6 +1120,44 @@ impl Resolver<'_> {
             }
             let backend =
                 backends.iter().find(|b| b.name == r.backend.value).expect("checked above");
+            // The generated router hands a user route to the consumer's handler as it is; it
+            // cannot serve `$default` (no route key to check the path against), and it guards
+            // bearer tokens only for a protected resource's mount.
+            // A bearer route at a mount is the MCP endpoint itself (written by hand when
+            // discovery routes are off).
+            let at_mount = oauth.and_then(|o| {
+                let path = route_path(&parsed)?;
+                let index = o
+                    .resources
+                    .iter()
+                    .position(|m| m.mount == path && m.backend == backend.name)?;
+                Some(backend_resource_index(o, index))
+            });
+            let arm = if backend.router && auth == "bearer" && at_mount.is_some() {
+                Some(Arm::McpEndpoint)
+            } else if backend.router {
+                let problem = if parsed == RouteKey::Default {
+                    Some("`$default` cannot go to a backend served by the generated router")
+                } else if auth == "bearer" {
+                    Some(
+                        "a bearer route on a router backend must lie under a protected resource's mount, where the OAuth block derives it",
+                    )
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    self.error(
+                        "router-route-unsupported",
+                        r.key.at,
+                        format!("route `{}` on backend `{}`: {problem}", r.key.value, backend.name),
+                        "send the route to another backend, or protect it with a JWT authorizer",
+                    );
+                    continue;
+                }
+                Some(Arm::Unprotected)
+            } else {
+                None
+            };
             routes.push(RouteModel {
                 key: parsed.to_string(),
                 method: route_method(&parsed),
@@ -1132,8 +1170,8 @@ impl Resolver<'_> {
                 derived: false,
                 purpose: "user route".into(),
                 ident: String::new(),
-                arm: None,
-                resource: None,
+                resource: if arm == Some(Arm::McpEndpoint) { at_mount } else { None },
+                arm,
                 endpoint: None,
                 parsed,
                 at: r.key.at,

@@ -74,13 +74,12 @@ fn the_gateway_404_is_an_answer() {
 }
 
 #[test]
-fn a_route_on_the_router_without_an_arm_is_a_disagreement() {
+fn a_hand_written_bearer_route_at_the_mount_is_the_routers_mcp_endpoint() {
     let report = explain("tests/fixtures/invalid/discovery-off.yaml", "POST", "/mcp", None);
     let explanation = report.explanation.expect("an explanation");
     assert_eq!(explanation.route.as_ref().unwrap().key, "ANY /mcp");
-    assert_eq!(explanation.router.as_ref().unwrap().arm, None);
-    assert_eq!(explanation.answer.status, Some(404));
-    assert!(explanation.disagreements[0].contains("has no arm"), "{:?}", explanation.disagreements);
+    assert_eq!(explanation.answer.status, Some(401));
+    assert!(explanation.disagreements.is_empty(), "{:?}", explanation.disagreements);
 }
 
 #[test]

@@ -415,9 +415,10 @@ mod tests {
     #[test]
     fn every_route_matches_its_own_path() {
         for route in spec::ROUTES {
-            let (_, template) = route.key.split_once(' ').unwrap();
+            let (method, template) = route.key.split_once(' ').unwrap();
+            let method = if method == "ANY" { "POST" } else { method };
             let path = template.replace("{proxy+}", "a/b");
-            let (found, _) = match_route("POST", &path).unwrap();
+            let (found, _) = match_route(method, &path).unwrap();
             assert_eq!(found.key, route.key, "{path}");
         }
     }
