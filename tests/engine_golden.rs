@@ -489,3 +489,18 @@ fn section2_quotas() {
     assert_eq!(engine::MAX_ROUTES, 300);
     assert_eq!(engine::MAX_INTEGRATIONS, 300);
 }
+
+#[test]
+fn row06_q_crossed_literals_are_ambiguous() {
+    // Each route is the more literal one at a different depth: row 6 does not decide it.
+    let routes = keys(&["GET /{x}/y", "GET /a/{z}"]);
+    let s = engine::select(&routes, "GET", "/a/y");
+    let (_, rival, rule) = s.ambiguous.expect("crossed routes are ambiguous");
+    assert_eq!(rule, Rule::CrossedSegments);
+    assert_eq!(rule.tag(), "[?]");
+    assert_eq!(rule.row(), 6);
+    assert!(s.winner.is_some() && Some(rival) != s.winner);
+    // One literal against one variable at the same depth is row 6 itself, not ambiguous.
+    let routes = keys(&["GET /a/{z}", "GET /{x}/{y}"]);
+    assert!(engine::select(&routes, "GET", "/a/y").ambiguous.is_none());
+}

@@ -144,7 +144,17 @@ fn reference_ambiguity(keys: &[String], method: &str, path: &str) -> Option<(usi
         })
         .collect();
     let m = best_by(&same_tier, |s| (s.specific, s.path.clone()))?;
-    (m.index != w.index).then_some((w.index, m.index))
+    if m.index != w.index {
+        return Some((w.index, m.index));
+    }
+    // Crossed: each route has a literal ('c') where the other has a variable ('b').
+    let crossed = |s: &Scored| {
+        let pairs: Vec<(char, char)> = w.path.chars().zip(s.path.chars()).collect();
+        pairs.contains(&('c', 'b')) && pairs.contains(&('b', 'c'))
+    };
+    let others: Vec<Scored> =
+        same_tier.into_iter().filter(|s| s.index != w.index && crossed(s)).collect();
+    best_by(&others, |s| (s.tier, s.path.clone(), s.specific)).map(|s| (w.index, s.index))
 }
 
 /// The rows whose other reading changes the winner, alone or with other rows read otherwise.

@@ -46,6 +46,9 @@ pub enum Rule {
     /// Row 14's question for exact routes, undocumented: a more literal `ANY` route against a
     /// method-specific route with a variable where the other has a literal.
     ExactMethodVsPath,
+    /// Row 6's question when two routes cross, undocumented: each has a literal where the
+    /// other has a variable, at different depths (`/a/{z}` against `/{x}/y`).
+    CrossedSegments,
 }
 
 impl Rule {
@@ -66,7 +69,8 @@ impl Rule {
             | Rule::GreedyNotBare
             | Rule::CaseSensitive
             | Rule::GreedyMethodVsPrefix
-            | Rule::ExactMethodVsPath => "[?]",
+            | Rule::ExactMethodVsPath
+            | Rule::CrossedSegments => "[?]",
         }
     }
 
@@ -77,7 +81,7 @@ impl Rule {
             Rule::Tiers | Rule::NotFound => 2,
             Rule::AnyStandsForUndefined => 3,
             Rule::DefaultCatchesRest => 5,
-            Rule::LiteralOverVariable => 6,
+            Rule::LiteralOverVariable | Rule::CrossedSegments => 6,
             Rule::MethodOverAny => 7,
             Rule::LongerGreedyPrefix => 8,
             Rule::MethodMismatchFallsThrough => 9,
@@ -110,6 +114,9 @@ impl Rule {
             }
             Rule::ExactMethodVsPath => {
                 "a method-specific exact route against a more literal ANY route (undocumented)"
+            }
+            Rule::CrossedSegments => {
+                "two routes each more literal at a different depth (undocumented)"
             }
         }
     }

@@ -254,11 +254,25 @@ fn rival(winner: &Candidate, ranked: &[Candidate]) -> Option<(usize, usize, Rule
         .iter()
         .filter(|c| c.tier == winner.tier)
         .max_by(|a, b| a.method_first_key().cmp(&b.method_first_key()))?;
-    if alternative.index == winner.index {
-        return None;
+    if alternative.index != winner.index {
+        let rule =
+            if winner.tier == 1 { Rule::GreedyMethodVsPrefix } else { Rule::ExactMethodVsPath };
+        return Some((winner.index, alternative.index, rule));
     }
-    let rule = if winner.tier == 1 { Rule::GreedyMethodVsPrefix } else { Rule::ExactMethodVsPath };
-    Some((winner.index, alternative.index, rule))
+    // Row 6 compares one literal with one variable at the same depth. When each route is the
+    // more literal one at a different depth (`/a/{z}` and `/{x}/y` for `/a/y`), no row says
+    // which wins, so the answer is not taken as true.
+    let crossed = ranked
+        .iter()
+        .filter(|c| c.tier == winner.tier && c.index != winner.index)
+        .find(|c| crosses(&winner.path, &c.path))?;
+    Some((winner.index, crossed.index, Rule::CrossedSegments))
+}
+
+/// Whether each of two path ranks has a literal where the other has a variable.
+fn crosses(a: &[u8], b: &[u8]) -> bool {
+    let pairs = || a.iter().zip(b);
+    pairs().any(|(x, y)| *x == 2 && *y == 1) && pairs().any(|(x, y)| *x == 1 && *y == 2)
 }
 
 /// A `[?]` row the answer rests on, shown by one reading: with the rows in `others` read the
