@@ -66,6 +66,9 @@ pub struct RequestLine {
     pub origin: Option<String>,
     /// The path as written, without query or fragment.
     pub raw_path: String,
+    /// The query string as written, without `?`, when there is one. Route selection never
+    /// sees it, but the router refuses a token in it.
+    pub query: Option<String>,
     /// The path percent-decoded, as the route table sees it; `/` when empty.
     pub path: String,
 }
@@ -108,7 +111,9 @@ pub fn parse_request(method: &str, target: &str) -> Result<RequestLine, UrlProbl
     }
 
     // Route selection never sees the query or the fragment.
-    let without_query = target.split(['?', '#']).next().unwrap_or_default();
+    let without_fragment = target.split('#').next().unwrap_or_default();
+    let query = without_fragment.split_once('?').map(|(_, q)| q.to_string());
+    let without_query = without_fragment.split('?').next().unwrap_or_default();
     let (origin, raw_path) = if without_query.starts_with('/') {
         (None, without_query.to_string())
     } else if without_query.contains("://") {
@@ -132,7 +137,7 @@ pub fn parse_request(method: &str, target: &str) -> Result<RequestLine, UrlProbl
     }
     let path = percent_decode(&raw_path)?;
     let path = if path.is_empty() { "/".to_string() } else { path };
-    Ok(RequestLine { method: method.to_string(), origin, raw_path, path })
+    Ok(RequestLine { method: method.to_string(), origin, raw_path, path, query })
 }
 
 fn percent_decode(path: &str) -> Result<String, UrlProblem> {
@@ -418,7 +423,9 @@ pub fn explain(
         let fits = path_fits(route, arm, &selection.path_parameters, &routed);
         out.router =
             Some(RouterInfo { crate_name: krate.name.clone(), arm, path_fits: fits.is_ok() });
-        let (answer, disagreement) = router_answer(krate, env, route, &line.method, &routed, fits);
+        let token_in_query = line.query.as_deref().is_some_and(query_has_token);
+        let (answer, disagreement) =
+            router_answer(krate, env, route, &line.method, &routed, fits, token_in_query);
         if route.auth != "jwt" {
             out.answer = answer;
         }
@@ -552,6 +559,7 @@ fn router_answer(
     method: &str,
     routed: &str,
     fits: Result<(), &'static str>,
+    token_in_query: bool,
 ) -> (Answer, Option<String>) {
     let from_router =
         |status: u16, text: String| Answer { from: "router", status: Some(status), text };
@@ -604,6 +612,13 @@ fn router_answer(
             }
             if method == "OPTIONS" {
                 preflight()
+            } else if token_in_query {
+                from_router(
+                    400,
+                    "error=\"invalid_request\": a token in the query string is refused \
+                     (RFC 6750 section 2.3 leaks it into logs)"
+                        .into(),
+                )
             } else {
                 from_router(
                     401,
@@ -831,4 +846,13 @@ pub fn render_human(e: &Explanation) -> String {
         field("disagreement", d.clone());
     }
     out
+}
+
+/// Whether a query string carries an `access_token` parameter, spelled plainly or escaped, as
+/// the generated router checks it.
+fn query_has_token(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let name = pair.split('=').next().unwrap_or_default().replace('+', " ");
+        percent_decode(&name).is_ok_and(|n| n == "access_token")
+    })
 }

@@ -158,3 +158,13 @@ fn exit_codes() {
     let missing = specgen(&["explain", "specs/nope.yaml", "GET", "/"]);
     assert_eq!(missing.status.code(), Some(74));
 }
+
+#[test]
+fn a_token_in_the_query_string_is_the_routers_400() {
+    let answer =
+        |url: &str| explain("specs/wikibot.yaml", "POST", url, None).explanation.unwrap().answer;
+    assert_eq!(answer("/mcp?access_token=x").status, Some(400));
+    assert_eq!(answer("/mcp?a=1&%61ccess_token=x").status, Some(400));
+    // Only the parameter's name counts, and route selection ignores the query either way.
+    assert_eq!(answer("/mcp?x=access_token").status, Some(401));
+}
