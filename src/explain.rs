@@ -845,7 +845,14 @@ pub fn render_human(e: &Explanation) -> String {
     for d in &e.disagreements {
         field("disagreement", d.clone());
     }
-    out
+    // A decoded path can hold control characters; on a terminal they would act, not show.
+    out.chars()
+        .flat_map(
+            |c| {
+                if c.is_control() && c != '\n' { c.escape_default().collect() } else { vec![c] }
+            },
+        )
+        .collect()
 }
 
 /// Whether a query string carries an `access_token` parameter, spelled plainly or escaped, as

@@ -422,6 +422,18 @@ impl Resolver<'_> {
                 );
             }
             if let Some(model) = self.environment(env, default_issuer) {
+                if let Some(other) = out.iter().find(|e: &&EnvModel| e.origin == model.origin) {
+                    self.error(
+                        "duplicate-origin",
+                        env.origin.at,
+                        format!(
+                            "environments `{}` and `{}` share the origin {}",
+                            other.name, model.name, model.origin
+                        ),
+                        "give each environment its own origin: each is a stack that owns its \
+                         custom domain, and requests cannot tell them apart",
+                    );
+                }
                 out.push(model);
             }
         }
@@ -1646,12 +1658,15 @@ fn is_env_var_name(name: &str) -> bool {
 /// A path as headers show it: relative, with `/` separators, so output does not depend on the
 /// machine or on how the user spelled the path.
 pub fn display_path(path: &Path) -> String {
+    use std::path::Component;
+    let absolute = path.has_root();
     let parts: Vec<String> = path
         .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    parts.join("/")
+    let joined = parts.join("/");
+    if absolute { format!("/{joined}") } else { joined }
 }
 
 #[cfg(test)]
