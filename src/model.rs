@@ -50,6 +50,15 @@ pub struct Model {
     /// Lints the spec acknowledges, used by [`crate::lint`].
     #[serde(skip)]
     pub acknowledgements: Vec<spec::Acknowledgement>,
+    /// The same acknowledgements for reviewers: `ROUTES.md` lists each with its reason.
+    pub acknowledged: Vec<AcknowledgedModel>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AcknowledgedModel {
+    pub lint: String,
+    pub route: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -369,6 +378,15 @@ impl Resolver<'_> {
             discovery_disabled_at,
             assertions: spec.assertions.clone(),
             acknowledgements: spec.acknowledge.clone(),
+            acknowledged: spec
+                .acknowledge
+                .iter()
+                .map(|a| AcknowledgedModel {
+                    lint: a.lint.value.clone(),
+                    route: a.route.as_ref().map(|r| r.value.clone()),
+                    reason: a.reason.value.trim().to_string(),
+                })
+                .collect(),
         })
     }
 
