@@ -6,7 +6,7 @@ use std::path::Path;
 
 use specgen::diag::Diagnostic;
 use specgen::engine::RouteKey;
-use specgen::lint::witness;
+use specgen::lint::{self, witness};
 use specgen::run::compile;
 
 fn keys(list: &[&str]) -> Vec<RouteKey> {
@@ -185,8 +185,131 @@ fn the_bundled_mcp_endpoint_twin_on_another_backend_is_exempt_but_not_on_its_own
         .replace("    router: true\n", "");
     assert_ne!(same_backend, wikibot);
     let diags = diagnostics_of(&same_backend);
+    let twin = diags
+        .iter()
+        .find(|d| d.code == "auth-weaker-twin" && d.message.starts_with("route `ANY /mcp` "))
+        .expect("a twin finding");
+    assert!(twin.message.contains("requires a bearer token"), "{twin:#?}");
+}
+
+#[test]
+fn a_greedy_routes_bare_prefix_and_its_slash_twin_are_twins() {
+    // The reviewer's table: GET /api and GET /api/ land on ANY /{proxy+}, without auth, under
+    // the assumed readings of rows 11 and 10.
+    let diags = diagnostics_of(&spec_with_routes(
+        "  - {key: 'ANY /{proxy+}', backend: site}\n  \
+         - {key: 'ANY /api/{proxy+}', backend: site, auth: {jwt: staff}}\n  \
+         - {key: 'ANY /', backend: site}\n",
+    ));
     let twin = diags.iter().find(|d| d.code == "auth-weaker-twin").expect("a twin finding");
-    assert!(twin.message.starts_with("route `ANY /mcp` requires a bearer token"), "{twin:#?}");
+    assert!(twin.message.starts_with("route `ANY /api/{proxy+}` requires a JWT"), "{twin:#?}");
+    let bare = "GET https://intranet.example.com/api lands on route `ANY /{proxy+}` (backend \
+                `site`) without auth (assumed: row 11 [?]";
+    let slash = "GET https://intranet.example.com/api/ lands on route `ANY /{proxy+}` (backend \
+                 `site`) without auth (assumed: row 10 [?]";
+    assert!(twin.message.contains(bare), "{}", twin.message);
+    assert!(twin.message.contains(slash), "{}", twin.message);
+}
+
+#[test]
+fn a_route_written_for_the_bare_prefix_is_deliberate_and_no_twin() {
+    let diags = diagnostics_of(&spec_with_routes(
+        "  - {key: 'ANY /{proxy+}', backend: site}\n  \
+         - {key: 'ANY /api/{proxy+}', backend: site, auth: {jwt: staff}}\n  \
+         - {key: 'GET /api', backend: site}\n",
+    ));
+    let twin = diags.iter().find(|d| d.code == "auth-weaker-twin").expect("a twin finding");
+    // GET /api is the route's own; the slash twin and the other methods on /api are not.
+    assert!(!twin.message.contains("GET https://intranet.example.com/api lands"), "{twin:#?}");
+    assert!(twin.message.contains("GET https://intranet.example.com/api/ lands"), "{twin:#?}");
+}
+
+#[test]
+fn a_head_request_that_falls_to_an_open_route_of_the_same_backend_is_flagged() {
+    let get = "  - {key: 'GET /admin', backend: site, auth: {jwt: staff}}\n";
+    let diags = diagnostics_of(&spec_with_routes(&format!(
+        "{get}  - {{key: 'ANY /{{proxy+}}', backend: site}}\n"
+    )));
+    let twin = diags.iter().find(|d| d.code == "auth-weaker-twin").expect("a twin finding");
+    assert!(
+        twin.message.contains(
+            "HEAD https://intranet.example.com/admin lands on route `ANY /{proxy+}` (backend \
+             `site`) without auth, and most frameworks answer HEAD with the GET handler"
+        ),
+        "{}",
+        twin.message
+    );
+    assert!(twin.help.contains("`HEAD /admin`"), "{twin:#?}");
+
+    // On another backend, HEAD /admin reaches a handler that was never protected.
+    let other = diagnostics_of(&spec_with_routes(&format!(
+        "{get}  - {{key: 'ANY /{{proxy+}}', backend: other}}\n"
+    )));
+    let twin = other.iter().find(|d| d.code == "auth-weaker-twin").expect("the GET twins");
+    assert!(!twin.message.contains("HEAD"), "{}", twin.message);
+
+    // A HEAD route with the GET route's auth keeps HEAD /admin; its twins still fall through.
+    let kept = diagnostics_of(&spec_with_routes(&format!(
+        "{get}  - {{key: 'HEAD /admin', backend: site, auth: {{jwt: staff}}}}\n  \
+         - {{key: 'ANY /{{proxy+}}', backend: site}}\n"
+    )));
+    let twin = kept
+        .iter()
+        .find(|d| d.code == "auth-weaker-twin" && d.message.starts_with("route `GET /admin`"))
+        .expect("the GET twins");
+    assert!(!twin.message.contains("HEAD https://intranet.example.com/admin lands"), "{twin:#?}");
+}
+
+#[test]
+fn a_jwt_any_route_that_takes_preflights_is_flagged() {
+    let jwt = "  - {key: 'ANY /settings', backend: site, auth: {jwt: staff}}\n  \
+               - {key: 'ANY /{proxy+}', backend: site, auth: {jwt: staff}}\n";
+    let diags = diagnostics_of(&spec_with_routes(jwt));
+    let found: Vec<_> =
+        diags.iter().filter(|d| d.code == "authorizer-on-preflight-or-discovery").collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0]
+            .message
+            .contains("takes the preflight OPTIONS https://intranet.example.com/settings"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(
+        found[0].help,
+        "add the route `OPTIONS /settings` with `auth: none`, so preflights reach a route \
+         without an authorizer"
+    );
+
+    // An open OPTIONS /{proxy+} takes the catch-all's preflights, not those of /settings: an
+    // exact route beats a greedy one (row 2).
+    let catch_all = diagnostics_of(&spec_with_routes(&format!(
+        "{jwt}  - {{key: 'OPTIONS /{{proxy+}}', backend: site, auth: none}}\n"
+    )));
+    let found: Vec<_> =
+        catch_all.iter().filter(|d| d.code == "authorizer-on-preflight-or-discovery").collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].message.starts_with("route `ANY /settings`"), "{found:#?}");
+
+    let both = diagnostics_of(&spec_with_routes(&format!(
+        "{jwt}  - {{key: 'OPTIONS /{{proxy+}}', backend: site, auth: none}}\n  \
+         - {{key: 'OPTIONS /settings', backend: site, auth: none}}\n"
+    )));
+    assert!(!codes(&both).contains(&"authorizer-on-preflight-or-discovery"), "{both:#?}");
+}
+
+#[test]
+fn an_options_catch_all_against_a_longer_any_prefix_is_told_which_route_settles_it() {
+    let diags = diagnostics_of(&spec_with_routes(
+        "  - {key: 'ANY /x/{proxy+}', backend: other, auth: {jwt: staff}}\n  \
+         - {key: 'OPTIONS /{proxy+}', backend: site}\n",
+    ));
+    let ambiguous = diags.iter().find(|d| d.code == "route-ambiguous").expect("an ambiguity");
+    let help = &ambiguous.help;
+    assert!(help.starts_with("add the route `OPTIONS /x/{proxy+}`"), "{help}");
+    // The open OPTIONS route may take those preflights (row 14), so the JWT route is not also
+    // said to take them: the ambiguity is the one finding to fix.
+    assert!(!codes(&diags).contains(&"authorizer-on-preflight-or-discovery"), "{diags:#?}");
 }
 
 #[test]
@@ -267,11 +390,25 @@ fn an_acknowledgement_for_another_route_covers_nothing_and_is_unused() {
 }
 
 #[test]
-fn an_acknowledgement_without_a_route_covers_every_route() {
+fn an_acknowledgement_without_a_route_is_an_error_and_hides_nothing() {
     let text = fs::read_to_string("tests/fixtures/valid/acknowledged.yaml").unwrap();
     let any_route = text.replace("    route: GET /admin\n", "");
     assert_ne!(any_route, text);
-    assert!(diagnostics_of(&any_route).is_empty());
+    let diags = diagnostics_of(&any_route);
+    assert_eq!(codes(&diags), ["auth-weaker-twin", "acknowledgement-without-route"]);
+    assert!(diags[1].is_error());
+    assert_eq!(diags[1].help, "name the route the finding is about, e.g. `route: GET /admin`");
+}
+
+#[test]
+fn acknowledged_findings_are_listed_with_their_reason() {
+    let path = Path::new("tests/fixtures/valid/acknowledged.yaml");
+    let model = compile(path).model.expect("a model");
+    let acknowledged = lint::acknowledged(&model);
+    assert_eq!(acknowledged.len(), 1, "{acknowledged:#?}");
+    assert_eq!(acknowledged[0].route, "GET /admin");
+    assert_eq!(acknowledged[0].diagnostic.code, "auth-weaker-twin");
+    assert!(acknowledged[0].reason.starts_with("the brochure site serves only public"));
 }
 
 #[test]

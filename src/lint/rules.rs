@@ -17,7 +17,7 @@ pub(super) fn findings(model: &Model) -> Vec<Finding> {
     route_ambiguous(&table, &mut out);
     auth_weaker_twin(&table, &mut out);
     default_authorizer_preflight(&table, &mut out);
-    authorizer_on_preflight_or_discovery(model, &mut out);
+    authorizer_on_preflight_or_discovery(&table, &mut out);
     stage_shadows_route(model, &mut out);
     route_unreachable(&table, &mut out);
     out
@@ -102,12 +102,20 @@ fn route_ambiguous(table: &Table, out: &mut Vec<Finding>) {
             rule.tag(),
             rule.description().trim_end_matches(" (undocumented)")
         );
-        let help = format!(
-            "restructure the routes so that no request matches both, e.g. give `{}` a literal \
-             segment the other lacks; this lint cannot be acknowledged, since no reason could \
-             say which route wins",
-            culprit.key
-        );
+        let help = match split_route(rule, culprit, other) {
+            Some(added) => format!(
+                "add the route `{added}` for the backend that should take these requests, so \
+                 that it wins them by every rule, or restructure the routes so that no request \
+                 matches both; this lint cannot be acknowledged, since no reason could say \
+                 which route wins"
+            ),
+            None => format!(
+                "restructure the routes so that no request matches both, e.g. give `{}` a \
+                 literal segment the other lacks; this lint cannot be acknowledged, since no \
+                 reason could say which route wins",
+                culprit.key
+            ),
+        };
         out.push(Finding {
             route: at,
             diagnostic: table.diagnostic("route-ambiguous", at, message).help(help),
@@ -115,17 +123,52 @@ fn route_ambiguous(table: &Table, out: &mut Vec<Finding>) {
     }
 }
 
-/// `auth-weaker-twin`: an authorised route whose trailing-slash twin or child lands on a route
-/// without auth (row 12: a trailing slash is another path).
+/// For a method-specific route against a user's `ANY` route with a more literal path, the
+/// route key that settles every request they share: the method on the `ANY` route's path
+/// (`OPTIONS /x/{proxy+}` for `OPTIONS /{proxy+}` against `ANY /x/{proxy+}`), which beats both
+/// by path and by method. A derived `ANY` route gets no such suggestion: a user route on its
+/// path would take requests the OAuth block routes.
+fn split_route(rule: Rule, a: &RouteModel, b: &RouteModel) -> Option<String> {
+    if !matches!(rule, Rule::GreedyMethodVsPrefix | Rule::ExactMethodVsPath) {
+        return None;
+    }
+    let method = |r: &RouteModel| match &r.parsed {
+        RouteKey::Route { method, .. } => Some(*method),
+        RouteKey::Default => None,
+    };
+    let (specific, any) = match (method(a)?, method(b)?) {
+        (Method::Any, Method::Any) => return None,
+        (Method::Any, m) => (m, a),
+        (m, Method::Any) => (m, b),
+        _ => return None,
+    };
+    if any.derived {
+        return None;
+    }
+    Some(format!("{} {}", specific.as_str(), any.path.as_deref().unwrap_or("/")))
+}
+
+/// `auth-weaker-twin`: an authorised route whose twins land on a route without auth (row 12: a
+/// trailing slash is another path).
 ///
-/// The twins are those of the route's own instance with fresh literals; explicit routes
-/// below a protected path are deliberate and not twins. Preflights are left out: they carry
-/// no token and should land on a route without auth. The root has no twin, since every path
-/// is its child. Two landings do not count: a derived discovery route, public by design, and,
-/// for a derived MCP endpoint route, a route of another backend. The MCP backend verifies
-/// bearer tokens itself and never sees such a request, so no check is skipped; the request
-/// reaches a backend that serves that path as it serves any other. A route of the MCP
-/// backend itself without auth still counts.
+/// The twins are those of the route's own instance with fresh literals: its trailing-slash twin
+/// and a child, and for a greedy route its bare prefix and the prefix with a slash, which the
+/// route itself takes only under the other reading of row 11 or 10. Explicit routes below a
+/// protected path are deliberate and not twins, and so is a route that names the very request
+/// (`GET /api` beside `ANY /api/{proxy+}`). Preflights are left out: they carry no token and
+/// should land on a route without auth. The root has no twin, since every path is its child,
+/// and is no greedy route's bare prefix for the same reason.
+///
+/// A `GET` route also has `HEAD` twins, on its own path and on each twin above: most
+/// frameworks answer `HEAD` with the `GET` handler, so a `HEAD` that lands on a route without
+/// auth of the same backend reaches the protected handler without a token. On another backend
+/// it reaches a handler that was never protected, which the `GET` twins already cover.
+///
+/// Two landings do not count: a derived discovery route, public by design, and, for a derived
+/// MCP endpoint route, a route of another backend. The MCP backend verifies bearer tokens
+/// itself and never sees such a request, so no check is skipped; the request reaches a backend
+/// that serves that path as it serves any other. A route of the MCP backend itself without
+/// auth still counts.
 fn auth_weaker_twin(table: &Table, out: &mut Vec<Finding>) {
     for (index, route) in table.model.routes.iter().enumerate() {
         if route.auth == "none" {
@@ -137,28 +180,48 @@ fn auth_weaker_twin(table: &Table, out: &mut Vec<Finding>) {
         else {
             continue;
         };
-        if instance == "/" {
-            continue;
-        }
         let methods: Vec<&str> = match method {
             Method::Any => METHODS.iter().copied().filter(|m| *m != "OPTIONS").collect(),
             Method::Options => Vec::new(),
             specific => vec![specific.as_str()],
         };
+        let head = (*method == Method::Get).then_some("HEAD");
+
+        // The route's own path only for HEAD; its twins for its methods, then for HEAD.
+        let mut twins = Vec::new();
+        if instance != "/" {
+            twins.extend(witness::twins(&instance, &table.fresh));
+        }
+        twins.extend(witness::greedy_edges(&route.parsed, &table.fresh));
+        twins.retain(|p| p != "/");
+        let mut probes: Vec<(String, Vec<&str>)> = vec![(instance, head.into_iter().collect())];
+        for twin in twins {
+            probes.push((twin, methods.iter().copied().chain(head).collect()));
+        }
 
         let mut landings = Vec::new();
-        for twin in witness::twins(&instance, &table.fresh) {
-            for method in &methods {
-                let selection = engine::select(&table.keys, method, &twin);
+        let mut via_head = false;
+        for (path, methods) in &probes {
+            for &method in methods {
+                let selection = engine::select(&table.keys, method, path);
                 let Some(w) = selection.winner else { continue };
                 let landing = table.route(w);
-                let exempt = landing.derived || (route.derived && landing.backend != route.backend);
+                let as_get = head == Some(method);
+                let exempt = landing.derived
+                    || ((route.derived || as_get) && landing.backend != route.backend)
+                    || names_request(landing, method, path);
                 if w == index || landing.auth != "none" || exempt {
                     continue;
                 }
+                let head_note = if as_get {
+                    via_head = true;
+                    ", and most frameworks answer HEAD with the GET handler"
+                } else {
+                    ""
+                };
                 landings.push(format!(
-                    "{} lands on route `{}` (backend `{}`) without auth{}",
-                    table.request(method, &twin),
+                    "{} lands on route `{}` (backend `{}`) without auth{}{head_note}",
+                    table.request(method, path),
                     landing.key,
                     landing.backend,
                     assumed(&selection.assumptions)
@@ -175,14 +238,35 @@ fn auth_weaker_twin(table: &Table, out: &mut Vec<Finding>) {
             requirement(route),
             landings.join("; and ")
         );
-        let help = "protect the route that takes these requests, or make sure its backend serves \
-                    nothing protected there and acknowledge this lint with the reason; no route \
-                    key can end in `/`, so a trailing-slash path only reaches a greedy route or \
-                    `$default`";
+        let mut help = "protect the route that takes these requests, or make sure its backend \
+                        serves nothing protected there and acknowledge this lint with the \
+                        reason; no route key can end in `/`, so a trailing-slash path only \
+                        reaches a greedy route or `$default`"
+            .to_owned();
+        if via_head && let Some(path) = &route.path {
+            help.push_str(&format!(
+                "; a route `HEAD {path}` with the same auth keeps HEAD requests off the route \
+                 without auth"
+            ));
+        }
         out.push(Finding {
             route: index,
             diagnostic: table.diagnostic("auth-weaker-twin", index, message).help(help),
         });
+    }
+}
+
+/// True when `landing` is the route written for exactly this request: the same method (not
+/// `ANY`) and a path of literals equal to `path`. Such a route is deliberate, not a twin.
+fn names_request(landing: &RouteModel, method: &str, path: &str) -> bool {
+    match &landing.parsed {
+        RouteKey::Route { method: m, segments } => {
+            *m != Method::Any
+                && m.as_str() == method
+                && segments.iter().all(|s| matches!(s, Segment::Literal(_)))
+                && landing.parsed.path().as_deref() == Some(path)
+        }
+        RouteKey::Default => false,
     }
 }
 
@@ -224,41 +308,92 @@ const DISCOVERY_DOCUMENTS: [&str; 3] =
     ["oauth-protected-resource", "oauth-authorization-server", "openid-configuration"];
 
 /// `authorizer-on-preflight-or-discovery`: a user route with a JWT authorizer that takes
-/// requests which never carry a token: an `OPTIONS` route (CORS preflights), or a route on an
-/// OAuth discovery path, at the root (`/.well-known/oauth-protected-resource/mcp`) or appended
-/// (`/mcp/.well-known/oauth-protected-resource`). Derived routes never take an authorizer.
-/// A `bearer` route has no authorizer at the gateway, so it is not linted here.
-fn authorizer_on_preflight_or_discovery(model: &Model, out: &mut Vec<Finding>) {
-    for (index, route) in model.routes.iter().enumerate() {
+/// requests which never carry a token: CORS preflights, or an OAuth discovery document, at the
+/// root (`/.well-known/oauth-protected-resource/mcp`) or appended
+/// (`/mcp/.well-known/oauth-protected-resource`). Derived routes never take an authorizer. A
+/// `bearer` route has no authorizer at the gateway, so it is not linted here.
+///
+/// A route takes preflights when it is an `OPTIONS` route, or an `ANY` route that wins an
+/// `OPTIONS` witness request: `ANY` stands for `OPTIONS` (row 3) wherever no `OPTIONS` route
+/// matches first. An unauthenticated `OPTIONS` route that wins the preflight, or that would
+/// win it under row 14's other answer (which `route-ambiguous` reports), silences the lint.
+/// This is the per-route form of `default-authorizer-preflight`, which is about `$default` and
+/// row 5 alone; a route with a path is fixed by an `OPTIONS` route on the same path.
+fn authorizer_on_preflight_or_discovery(table: &Table, out: &mut Vec<Finding>) {
+    for (index, route) in table.model.routes.iter().enumerate() {
         if route.derived || route.auth != "jwt" {
             continue;
         }
         let RouteKey::Route { method, segments } = &route.parsed else { continue };
-        let why = if *method == Method::Options {
-            "CORS preflights carry no token, so the authorizer refuses every preflight"
+        let path = route.path.as_deref().unwrap_or("/");
+        let preflight = "CORS preflights carry no token, so the authorizer refuses every \
+                         preflight";
+        let (why, add_options) = if *method == Method::Options {
+            (preflight.to_owned(), false)
         } else if is_discovery_path(segments) {
-            "OAuth clients fetch discovery documents before they have a token, so the authorizer \
-             hides the document from every client"
+            (
+                "OAuth clients fetch discovery documents before they have a token, so the \
+                 authorizer hides the document from every client"
+                    .to_owned(),
+                false,
+            )
+        } else if *method == Method::Any
+            && let Some((method, request, selection)) = preflight_taken(table, index)
+        {
+            (
+                format!(
+                    "it takes the preflight {}{} (`ANY` stands for `OPTIONS` where no `OPTIONS` \
+                     route matches): {preflight}, and cross-origin calls fail",
+                    table.request(method, request),
+                    assumed(&selection.assumptions)
+                ),
+                true,
+            )
         } else {
             continue;
         };
         let message = format!("route `{}` requires {}, but {why}", route.key, requirement(route));
-        let help = if route.auth_from_default {
-            "set `auth: none` on this route: it takes the spec's `default_auth` otherwise"
-        } else {
-            "set `auth: none` on this route"
+        let help = match (add_options, route.auth_from_default) {
+            (true, _) => format!(
+                "add the route `OPTIONS {path}` with `auth: none`, so preflights reach a route \
+                 without an authorizer"
+            ),
+            (false, true) => {
+                "set `auth: none` on this route: it takes the spec's `default_auth` otherwise"
+                    .to_owned()
+            }
+            (false, false) => "set `auth: none` on this route".to_owned(),
         };
         out.push(Finding {
             route: index,
-            diagnostic: Diagnostic::error(
-                "authorizer-on-preflight-or-discovery",
-                &model.file,
-                route.at,
-                message,
-            )
-            .help(help),
+            diagnostic: table
+                .diagnostic("authorizer-on-preflight-or-discovery", index, message)
+                .help(help),
         });
     }
+}
+
+/// The first `OPTIONS` witness request that route `index` wins, preferring one whose answer
+/// rests on no assumption, unless an unauthenticated `OPTIONS` route is the row-14 rival.
+fn preflight_taken<'t>(
+    table: &'t Table,
+    index: usize,
+) -> Option<(&'static str, &'t str, &'t Selection)> {
+    let open_options = |i: usize| {
+        let rival = table.route(i);
+        rival.auth == "none"
+            && matches!(rival.parsed, RouteKey::Route { method: Method::Options, .. })
+    };
+    table
+        .answers
+        .iter()
+        .filter(|(method, _, selection)| {
+            *method == "OPTIONS"
+                && selection.winner == Some(index)
+                && !selection.ambiguous.is_some_and(|(_, rival, _)| open_options(rival))
+        })
+        .min_by_key(|(_, _, selection)| !selection.assumptions.is_empty())
+        .map(|(method, path, selection)| (*method, path.as_str(), selection))
 }
 
 fn is_discovery_path(segments: &[Segment]) -> bool {
