@@ -50,14 +50,17 @@ pub struct Model {
     /// Lints the spec acknowledges, used by [`crate::lint`].
     #[serde(skip)]
     pub acknowledgements: Vec<spec::Acknowledgement>,
-    /// The same acknowledgements for reviewers: `ROUTES.md` lists each with its reason.
+    /// The findings those acknowledgements cover, for reviewers: `ROUTES.md` lists each with
+    /// its reason. Filled in by the pipeline after the lints ran.
     pub acknowledged: Vec<AcknowledgedModel>,
 }
 
+/// A lint finding the spec acknowledges, filled in after the lints ran.
 #[derive(Debug, Clone, Serialize)]
 pub struct AcknowledgedModel {
     pub lint: String,
-    pub route: Option<String>,
+    pub route: String,
+    pub finding: String,
     pub reason: String,
 }
 
@@ -378,15 +381,7 @@ impl Resolver<'_> {
             discovery_disabled_at,
             assertions: spec.assertions.clone(),
             acknowledgements: spec.acknowledge.clone(),
-            acknowledged: spec
-                .acknowledge
-                .iter()
-                .map(|a| AcknowledgedModel {
-                    lint: a.lint.value.clone(),
-                    route: a.route.as_ref().map(|r| r.value.clone()),
-                    reason: a.reason.value.trim().to_string(),
-                })
-                .collect(),
+            acknowledged: Vec::new(),
         })
     }
 

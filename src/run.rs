@@ -120,13 +120,22 @@ fn compile_text(file: &Path, text: &str, mut compiled: Compiled) -> Compiled {
     };
     let (model, diagnostics) = model::resolve(file, text, &parsed);
     compiled.diagnostics.extend(diagnostics);
-    let Some(model) = model else { return compiled };
+    let Some(mut model) = model else { return compiled };
 
     // The guarantees run only on a model that resolved cleanly: on a broken one they would
     // report consequences of the first mistake instead of the mistake.
     if !compiled.diagnostics.has_errors() {
         compiled.diagnostics.extend(check::check(&model));
         compiled.diagnostics.extend(lint::lint(&model));
+        model.acknowledged = lint::acknowledged(&model)
+            .into_iter()
+            .map(|a| model::AcknowledgedModel {
+                lint: a.diagnostic.code.to_string(),
+                route: a.route,
+                finding: a.diagnostic.message,
+                reason: a.reason.trim().to_string(),
+            })
+            .collect();
         compiled.diagnostics.extend(assertions::check_assertions(&model));
     }
     if !compiled.diagnostics.has_errors() {

@@ -109,7 +109,9 @@ pub struct Assertion {
 pub struct Acknowledgement {
     /// The lint's code, e.g. `auth-weaker-twin`.
     pub lint: Located<String>,
-    /// Limit the acknowledgement to findings about this route key.
+    /// The route key the finding is about. Required: an acknowledgement covers one route, so
+    /// a new finding elsewhere is never hidden. (Optional here only so that a missing one gets
+    /// a located diagnostic rather than a parse error.)
     pub route: Option<Located<String>>,
     /// Why the flagged behaviour is intended. Required, so a reviewer can judge it.
     pub reason: Located<String>,
