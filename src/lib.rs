@@ -4,8 +4,8 @@
 //! resolves it into URLs and routes derived once, [`check`] proves the guarantees on that model,
 //! [`render`] turns the model into files in memory, and [`output`] compares them with
 //! `generated/` or writes them. [`engine`] is API Gateway's route selection, which every check
-//! shares, and [`lint`], [`assertions`] and [`explain`] build on it. [`run`] ties the stages
-//! together for the command line.
+//! shares, and [`lint`], [`assertions`] and [`explain`] build on it. [`probe`] checks a running
+//! deployment against the model. [`run`] ties the stages together for the command line.
 
 pub mod assertions;
 pub mod check;
@@ -15,6 +15,7 @@ pub mod explain;
 pub mod lint;
 pub mod model;
 pub mod output;
+pub mod probe;
 pub mod render;
 pub mod routeset;
 pub mod run;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use specgen::run::{self, Mode, Request, exit};
-use specgen::{diag, explain};
+use specgen::{diag, explain, probe};
 
 #[derive(Parser)]
 #[command(name = "specgen", version, about = "Compile routing specs for API Gateway HTTP APIs")]
@@ -64,6 +64,37 @@ enum Command {
         #[arg(long)]
         env: Option<String>,
     },
+    /// Check a running deployment after `pulumi up`: discovery, the 401 challenge, CORS, the
+    /// MCP endpoint and the pages the spec names.
+    ///
+    /// Sends the discovery sequence of an MCP client and the seed's verification requests to
+    /// the environment's origin and prints one line per check: pass, fail or skipped. Discovery
+    /// answers must be JSON objects readable from any origin (Access-Control-Allow-Origin),
+    /// never HTML; the PRM's `resource` and `authorization_servers` and the metadata's
+    /// `issuer` must equal the environment's URLs byte for byte; a POST to the MCP endpoint
+    /// without a token must get a 401 with `WWW-Authenticate: Bearer resource_metadata="..."`;
+    /// each backend's `pages` must be 200 HTML. An MCP `initialize` with a token needs
+    /// --token or SPECGEN_PROBE_TOKEN, and is skipped without one. No redirect is followed;
+    /// each request times out after 10 s. Exit 0 when no check failed, 1 when one did, 64 on
+    /// a usage error, 74 when the deployment does not answer. `--format json` prints one
+    /// object with spec, environment, origin, target, token, reached, checks and summary.
+    Probe {
+        /// The spec file.
+        spec: PathBuf,
+        /// The environment to probe.
+        #[arg(long)]
+        env: String,
+        /// Send the requests to this http(s) origin instead of the environment's (a proxy, a
+        /// tunnel, a local gateway). Answers are still compared with the environment's URLs.
+        /// Plain http only on loopback.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// The bearer token for the MCP initialize request, sent only to the probed MCP
+        /// endpoint. Prefer the SPECGEN_PROBE_TOKEN variable: a command line is visible to
+        /// other users of the machine.
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +120,13 @@ fn main() -> ExitCode {
         Command::Explain { spec, method, url, env } => {
             let report = explain::run(&explain::Request { spec, method, url, env });
             print_explanation(&report, cli.format);
+            return ExitCode::from(report.exit);
+        }
+        Command::Probe { spec, env, base_url, token } => {
+            let token =
+                token.or_else(|| std::env::var(probe::TOKEN_VAR).ok()).and_then(probe::Token::new);
+            let report = probe::run(&probe::Request { spec, env, base_url, token });
+            print_probe(&report, cli.format);
             return ExitCode::from(report.exit);
         }
     };
@@ -159,6 +197,30 @@ fn print_explanation(report: &explain::Report, format: Format) {
             eprint!("{}", diag::render_human(&report.diagnostics, &source_of));
             if let Some(explanation) = &report.explanation {
                 print!("{}", explain::render_human(explanation));
+            }
+        }
+    }
+    if let Some((error, help)) = &report.error {
+        eprintln!("error: {error}");
+        eprintln!("  = help: {help}");
+    }
+}
+
+fn print_probe(report: &probe::Report, format: Format) {
+    match format {
+        Format::Json => {
+            if !report.diagnostics.is_empty() {
+                print!("{}", diag::render_json(&report.diagnostics));
+            }
+            if let Some(probed) = &report.probed {
+                print!("{}", probe::render_json(probed));
+            }
+        }
+        Format::Human => {
+            let source_of = |_: &Path| report.source.clone();
+            eprint!("{}", diag::render_human(&report.diagnostics, &source_of));
+            if let Some(probed) = &report.probed {
+                print!("{}", probe::render_human(probed));
             }
         }
     }

@@ -145,6 +145,8 @@ pub struct BackendModel {
     pub crate_name: Option<String>,
     pub config: BTreeMap<&'static str, String>,
     pub environment: Vec<EnvVarModel>,
+    /// Paths on the base URL that the backend serves as HTML pages, for `specgen probe`.
+    pub pages: Vec<String>,
     #[serde(skip)]
     pub at: Pos,
     #[serde(skip)]
@@ -883,10 +885,45 @@ impl Resolver<'_> {
             crate_name: b.router.then(|| format!("{}-{}-router", api.name, name).to_kebab_case()),
             config,
             environment,
+            pages: self.pages(b),
             at: b.name.at,
             framework,
             name,
         }
+    }
+
+    /// The backend's pages, each a plain path as a client sends it after the base URL.
+    fn pages(&mut self, b: &spec::Backend) -> Vec<String> {
+        let mut pages = Vec::new();
+        for page in &b.pages {
+            let path = &page.value;
+            let plain = path.starts_with('/')
+                && !path.contains(['?', '#'])
+                && !path.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !plain {
+                self.error(
+                    "invalid-page",
+                    page.at,
+                    format!(
+                        "page `{}` of backend `{}` is not a plain path",
+                        path.escape_debug(),
+                        b.name.value
+                    ),
+                    "write a path that starts with `/`, without query, fragment or spaces, e.g. \
+                     `/Home`",
+                );
+            } else if pages.contains(path) {
+                self.error(
+                    "duplicate-page",
+                    page.at,
+                    format!("page `{path}` of backend `{}` is listed twice", b.name.value),
+                    "remove one of the two",
+                );
+            } else {
+                pages.push(path.clone());
+            }
+        }
+        pages
     }
 
     fn framework(&mut self, f: &Located<spec::Framework>, router: bool) -> Option<FrameworkModel> {

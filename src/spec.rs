@@ -197,6 +197,12 @@ pub struct Backend {
     /// Environment variables: a typed string, `{derive: NAME}`, or `{per_environment: {..}}`.
     #[serde(default)]
     pub environment: BTreeMap<String, Located<EnvValue>>,
+    /// Pages this backend serves as HTML, as paths on each environment's base URL (after the
+    /// stage or mapping key), e.g. `/Home` for a wiki. After a deploy, `specgen probe` requests
+    /// each one and expects a 200 `text/html` answer, so a route change that hands the page to
+    /// another backend is caught.
+    #[serde(default)]
+    pub pages: Vec<Located<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
