@@ -1,0 +1,529 @@
+//! `specgen probe` against a deployment played by a loopback HTTP server in this process.
+//!
+//! The server answers as a correct wikibot deployment would: the MCP router on `/mcp` and the
+//! discovery paths, the wiki on everything else. Each negative twin breaks one thing the seed's
+//! outage or the discovery contract is about, and its test asserts that exactly the checks
+//! about that thing fail. The server binds 127.0.0.1:0, serves a bounded number of
+//! connections for a bounded time, and is stopped when the test drops it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const ISSUER: &str = "https://example-tenant.authkit.app";
+const TOKEN: &str = "test-token-for-loopback";
+
+/// What the played deployment gets wrong, one field per seed mistake or contract rule.
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    /// `$default` shadows discovery: the wiki answers the metadata URLs with HTML.
+    wiki_on_discovery: bool,
+    /// `MCP_BASE_URL` held the mount path, so the PRM names `/mcp/mcp`.
+    doubled_resource: bool,
+    /// The challenge arrives as `x-amzn-remapped-www-authenticate`.
+    renamed_challenge: bool,
+    /// Discovery answers lack `Access-Control-Allow-Origin`.
+    no_cors: bool,
+    /// The wiki's page is gone: the MCP router's JSON 404 answers it.
+    no_page: bool,
+    /// The PRM URL redirects to another path.
+    redirect_prm: bool,
+}
+
+/// One request the server received, to check where a token went.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+}
+
+/// A deployment on loopback. `origin` is the origin whose URLs it advertises, which is its own
+/// address unless the test probes it with `--base-url`.
+struct Deployment {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Bounds on the server, so that a test that goes wrong cannot leave it running.
+const MAX_CONNECTIONS: usize = 64;
+const MAX_LIFETIME: Duration = Duration::from_secs(60);
+
+impl Deployment {
+    fn start(origin: Option<&str>, faults: Faults) -> Deployment {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = origin.map_or_else(|| format!("http://127.0.0.1:{port}"), str::to_string);
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, seen) = (stop.clone(), seen.clone());
+            std::thread::spawn(move || serve(&listener, &origin, faults, &stop, &seen))
+        };
+        Deployment { port, stop, seen, thread: Some(thread) }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(
+    listener: &TcpListener,
+    origin: &str,
+    faults: Faults,
+    stop: &AtomicBool,
+    seen: &Mutex<Vec<Seen>>,
+) {
+    let started = Instant::now();
+    let mut served = 0;
+    while !stop.load(Ordering::SeqCst)
+        && served < MAX_CONNECTIONS
+        && started.elapsed() < MAX_LIFETIME
+    {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                served += 1;
+                handle(stream, origin, faults, seen);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads one request, records it (before answering, so the record is there when the probe
+/// ends) and answers it, closing the connection.
+fn handle(stream: TcpStream, origin: &str, faults: Faults, seen: &Mutex<Vec<Seen>>) -> Option<()> {
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut words = line.split_whitespace();
+    let (method, path) = (words.next()?.to_string(), words.next()?.to_string());
+    let (mut length, mut authorization) = (0usize, None);
+    for _ in 0..100 {
+        let mut header = String::new();
+        reader.read_line(&mut header).ok()?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':')?;
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().ok()?,
+            "authorization" => authorization = Some(value.trim().to_string()),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length.min(64 * 1024)];
+    reader.read_exact(&mut body).ok()?;
+
+    let (status, headers, body) = answer(&method, &path, authorization.as_deref(), origin, faults);
+    seen.lock().unwrap().push(Seen { method, path, authorization });
+    let mut response = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        response.push_str(&format!("{name}: {value}\r\n"));
+    }
+    response.push_str("Connection: close\r\n\r\n");
+    response.push_str(&body);
+    let mut stream = stream;
+    stream.write_all(response.as_bytes()).ok()
+}
+
+type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// What the played deployment answers: the router's arms, or the wiki behind `$default`.
+fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults) -> Answer {
+    let wiki = || -> Answer {
+        let page = "<!DOCTYPE html><html><body>Otterwiki</body></html>".to_string();
+        (200, vec![("Content-Type", "text/html; charset=utf-8".into())], page)
+    };
+    let json = |status: u16, body: Value, cors: bool| -> Answer {
+        let mut headers = vec![("Content-Type", "application/json".to_string())];
+        if cors {
+            headers.push(("Access-Control-Allow-Origin", "*".into()));
+        }
+        (status, headers, body.to_string())
+    };
+    let prm = || {
+        let resource =
+            if f.doubled_resource { format!("{origin}/mcp/mcp") } else { format!("{origin}/mcp") };
+        let body = serde_json::json!({
+            "resource": resource,
+            "authorization_servers": [ISSUER],
+            "bearer_methods_supported": ["header"],
+        });
+        json(200, body, !f.no_cors)
+    };
+
+    match (method, path) {
+        ("POST", "/mcp") if auth == Some(&format!("Bearer {TOKEN}")) => {
+            let body = serde_json::json!({
+                "jsonrpc": "2.0",
+                "id": 1,
+                "result": { "protocolVersion": "2025-06-18", "capabilities": {},
+                            "serverInfo": { "name": "played", "version": "0" } },
+            });
+            json(200, body, true)
+        }
+        ("POST", "/mcp") => {
+            let name = if f.renamed_challenge {
+                "x-amzn-remapped-www-authenticate"
+            } else {
+                "WWW-Authenticate"
+            };
+            let challenge = format!(
+                "Bearer resource_metadata=\"{origin}/.well-known/oauth-protected-resource/mcp\", \
+                 scope=\"openid\""
+            );
+            let (status, mut headers, body) =
+                json(401, serde_json::json!({ "error": "unauthorized" }), true);
+            headers.push((name, challenge));
+            (status, headers, body)
+        }
+        (
+            _,
+            "/.well-known/oauth-protected-resource/mcp" | "/.well-known/oauth-protected-resource",
+        ) if f.wiki_on_discovery => wiki(),
+        ("GET", "/.well-known/oauth-protected-resource/mcp") if f.redirect_prm => (
+            301,
+            vec![("Location", format!("{origin}/mcp/.well-known/oauth-protected-resource"))],
+            String::new(),
+        ),
+        (
+            "GET",
+            "/.well-known/oauth-protected-resource/mcp" | "/.well-known/oauth-protected-resource",
+        ) => prm(),
+        ("GET", "/.well-known/oauth-authorization-server") if f.wiki_on_discovery => wiki(),
+        ("GET", "/.well-known/oauth-authorization-server") => {
+            let body = serde_json::json!({
+                "issuer": ISSUER,
+                "authorization_endpoint": format!("{ISSUER}/oauth2/authorize"),
+                "token_endpoint": format!("{ISSUER}/oauth2/token"),
+            });
+            json(200, body, !f.no_cors)
+        }
+        ("GET", "/Home") if f.no_page => {
+            json(404, serde_json::json!({ "error": "not_found" }), true)
+        }
+        _ => wiki(),
+    }
+}
+
+/// A spec with a local environment on the deployment's own port.
+fn local_spec(dir: &Path, port: u16) -> std::path::PathBuf {
+    let spec = format!(
+        "api:
+  name: probed
+environments:
+  - name: local
+    local: true
+    origin: http://127.0.0.1:{port}
+backends:
+  - name: wiki
+    deploy: referenced
+    pages: [/Home]
+  - name: mcp
+    deploy: managed
+    router: true
+routes:
+  - key: $default
+    backend: wiki
+oauth:
+  issuer: {ISSUER}
+  default_endpoints: true
+  resources:
+    - backend: mcp
+      mount: /mcp
+"
+    );
+    let path = dir.join("probed.yaml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+fn specgen(args: &[&str], token_var: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_specgen"));
+    command.args(args).env_remove("SPECGEN_PROBE_TOKEN");
+    if let Some(token) = token_var {
+        command.env("SPECGEN_PROBE_TOKEN", token);
+    }
+    command.output().unwrap()
+}
+
+/// Probes a faulty local deployment and returns the exit code and the JSON report.
+fn probe_local(faults: Faults, extra: &[&str]) -> (i32, Value, Vec<Seen>) {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = Deployment::start(None, faults);
+    let spec = local_spec(dir.path(), deployment.port);
+    let mut args = vec!["probe", spec.to_str().unwrap(), "--env", "local", "--format", "json"];
+    args.extend_from_slice(extra);
+    let output = specgen(&args, None);
+    let report = parse(&output);
+    (output.status.code().unwrap(), report, deployment.seen())
+}
+
+fn parse(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The names of the checks with `outcome`, in report order.
+fn with_outcome(report: &Value, outcome: &str) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == outcome)
+        .map(|c| c["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn detail<'a>(report: &'a Value, check: &str) -> &'a str {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == check)
+        .and_then(|c| c["detail"].as_str())
+        .unwrap_or_else(|| panic!("no check {check}"))
+}
+
+const ALL_CHECKS: [&str; 15] = [
+    "mcp-401",
+    "mcp-challenge",
+    "prm-json",
+    "prm-cors",
+    "prm-resource",
+    "prm-authorization-servers",
+    "root-prm-json",
+    "root-prm-cors",
+    "root-prm-resource",
+    "root-prm-authorization-servers",
+    "as-metadata-json",
+    "as-metadata-cors",
+    "as-metadata-issuer",
+    "mcp-initialize",
+    "page",
+];
+
+#[test]
+fn a_correct_deployment_passes_and_initialize_is_skipped_without_a_token() {
+    let (code, report, seen) = probe_local(Faults::default(), &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(with_outcome(&report, "skipped"), ["mcp-initialize"]);
+    assert!(detail(&report, "mcp-initialize").contains("SPECGEN_PROBE_TOKEN"));
+    assert_eq!(with_outcome(&report, "fail"), Vec::<String>::new());
+    let names: Vec<String> =
+        report["checks"].as_array().unwrap().iter().map(|c| c["check"].to_string()).collect();
+    let expected: Vec<String> = ALL_CHECKS.iter().map(|c| format!("\"{c}\"")).collect();
+    assert_eq!(names, expected);
+    assert_eq!(report["reached"], true);
+    assert_eq!(report["token"], false);
+    assert!(seen.iter().all(|s| s.authorization.is_none()), "{seen:?}");
+}
+
+#[test]
+fn a_token_from_the_environment_initializes_and_goes_only_to_the_mcp_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = Deployment::start(None, Faults::default());
+    let spec = local_spec(dir.path(), deployment.port);
+    let args = ["probe", spec.to_str().unwrap(), "--env", "local", "--format", "json"];
+    let output = specgen(&args, Some(TOKEN));
+    let report = parse(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(with_outcome(&report, "pass").len(), ALL_CHECKS.len());
+    assert_eq!(report["token"], true);
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(TOKEN));
+
+    let with_token: Vec<(String, String)> = deployment
+        .seen()
+        .into_iter()
+        .filter(|s| s.authorization.is_some())
+        .map(|s| (s.method, s.path))
+        .collect();
+    assert_eq!(with_token, [("POST".to_string(), "/mcp".to_string())]);
+}
+
+#[test]
+fn a_wrong_token_fails_initialize() {
+    let (code, report, _) = probe_local(Faults::default(), &["--token", "not-the-token"]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-initialize"]);
+    assert!(detail(&report, "mcp-initialize").contains("expected 200"), "{report:#}");
+}
+
+#[test]
+fn base_url_sends_requests_to_a_local_gateway_and_compares_with_the_environments_urls() {
+    let deployment = Deployment::start(Some("https://dev.wikibot.io"), Faults::default());
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/wikibot.yaml");
+    let url = deployment.url();
+    let args = ["probe", spec, "--env", "dev", "--base-url", &url, "--format", "json"];
+    let output = specgen(&args, None);
+    let report = parse(&output);
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["origin"], "https://dev.wikibot.io");
+    assert_eq!(report["target"], url);
+    assert!(detail(&report, "prm-resource").contains("https://dev.wikibot.io/mcp"));
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["url"].as_str().unwrap().starts_with(&url))
+    );
+}
+
+#[test]
+fn base_url_with_the_deployments_own_origin_fails_the_byte_exact_checks() {
+    // The server advertises its loopback URLs, but wikibot's dev environment expects its own.
+    let deployment = Deployment::start(None, Faults::default());
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/wikibot.yaml");
+    let url = deployment.url();
+    let args = ["probe", spec, "--env", "dev", "--base-url", &url, "--format", "json"];
+    let report = parse(&specgen(&args, None));
+    assert_eq!(
+        with_outcome(&report, "fail"),
+        ["mcp-challenge", "prm-resource", "root-prm-resource"]
+    );
+}
+
+#[test]
+fn discovery_answered_with_the_wikis_html_fails_as_in_the_outage() {
+    let faults = Faults { wiki_on_discovery: true, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["prm-json", "root-prm-json", "as-metadata-json"]);
+    assert!(detail(&report, "as-metadata-json").contains("with HTML, not JSON"), "{report:#}");
+    assert!(detail(&report, "prm-resource").contains("not a metadata document"));
+}
+
+#[test]
+fn a_doubled_resource_fails_byte_for_byte_and_says_why() {
+    let faults = Faults { doubled_resource: true, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["prm-resource", "root-prm-resource"]);
+    let why = detail(&report, "prm-resource");
+    assert!(why.contains("/mcp/mcp") && why.contains("doubled"), "{why}");
+}
+
+#[test]
+fn a_renamed_challenge_header_fails_and_is_named() {
+    let faults = Faults { renamed_challenge: true, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-challenge"]);
+    assert!(detail(&report, "mcp-challenge").contains("x-amzn-remapped-www-authenticate"));
+}
+
+#[test]
+fn discovery_without_cors_fails() {
+    let faults = Faults { no_cors: true, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["prm-cors", "root-prm-cors", "as-metadata-cors"]);
+    assert!(detail(&report, "prm-cors").contains("Access-Control-Allow-Origin"));
+}
+
+#[test]
+fn a_missing_wiki_page_fails_when_json_answers_it() {
+    let faults = Faults { no_page: true, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["page"]);
+    assert!(detail(&report, "page").contains("JSON"), "{report:#}");
+}
+
+#[test]
+fn a_redirect_is_reported_not_followed() {
+    let faults = Faults { redirect_prm: true, ..Faults::default() };
+    let (code, report, seen) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["prm-json"]);
+    assert!(detail(&report, "prm-json").contains("301 redirecting"), "{report:#}");
+    assert!(!seen.iter().any(|s| s.path == "/mcp/.well-known/oauth-protected-resource"));
+}
+
+#[test]
+fn the_human_report_has_a_line_per_check_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults { renamed_challenge: true, ..Faults::default() };
+    let deployment = Deployment::start(None, faults);
+    let spec = local_spec(dir.path(), deployment.port);
+    let output = specgen(&["probe", spec.to_str().unwrap(), "--env", "local"], None);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), ALL_CHECKS.len() + 2, "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("fail") && l.contains("mcp-challenge")), "{text}");
+    assert_eq!(lines.last(), Some(&"13 passed, 1 failed, 1 skipped"));
+}
+
+#[test]
+fn an_unreachable_deployment_exits_74_after_one_request() {
+    // A port that was just free: nothing listens on it.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = local_spec(dir.path(), port);
+    let output =
+        specgen(&["probe", spec.to_str().unwrap(), "--env", "local", "--format", "json"], None);
+    assert_eq!(output.status.code(), Some(74));
+    let report = parse(&output);
+    assert_eq!(report["reached"], false);
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-401"]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("did not answer"));
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/wikibot.yaml");
+    for args in [
+        vec!["probe", spec, "--env", "prod"],
+        vec!["probe", spec, "--env", "dev", "--base-url", "ftp://127.0.0.1:1"],
+        vec!["probe", spec, "--env", "dev", "--base-url", "http://proxy.example"],
+        vec!["probe", spec, "--env", "dev", "--base-url", "https://proxy.example/mcp"],
+        vec!["probe", spec],
+    ] {
+        let output = specgen(&args, None);
+        assert_eq!(
+            output.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.stdout.is_empty(), "{args:?} sent or printed checks");
+    }
+}
