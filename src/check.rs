@@ -27,6 +27,7 @@ pub fn check(model: &Model) -> Diagnostics {
         );
     }
     check_token_verification(model, &mut diags);
+    check_default_endpoints(model, &mut diags);
     check_static_metadata(model, &mut diags);
     for env in &model.environments {
         check_discovery(model, env, &mut diags, &mut BTreeSet::new());
@@ -91,6 +92,32 @@ fn probes(model: &Model, env: &EnvModel) -> Vec<Probe> {
             format!("{}/.well-known/openid-configuration", r.resource_url),
         ] {
             push(probe, DOCUMENT_METHODS, &r.backend, "metadata probe seen in client logs", false);
+        }
+    }
+
+    // A user route that reaches into a mount takes part of the MCP endpoint away from its
+    // backend: probe one request of each such route, with its own method.
+    for route in model.routes.iter().filter(|r| !r.derived) {
+        let Some(witness) = witness_path(&route.parsed) else { continue };
+        for r in &env.resources {
+            let mount =
+                url::split_origin(&r.resource_url).1.strip_prefix(env.base_path()).unwrap_or("");
+            if witness == mount || witness.starts_with(&format!("{mount}/")) {
+                let methods: &'static [&'static str] = match route.method.as_deref() {
+                    Some("ANY") | None => MCP_METHODS,
+                    Some(m) => crate::explain::REQUEST_METHODS
+                        .iter()
+                        .find(|known| **known == m)
+                        .map_or(MCP_METHODS, std::slice::from_ref),
+                };
+                push(
+                    format!("{}{witness}", env.base_url),
+                    methods,
+                    &r.backend,
+                    "MCP endpoint subpath",
+                    true,
+                );
+            }
         }
     }
 
@@ -461,6 +488,61 @@ fn check_static_metadata(model: &Model, diags: &mut Diagnostics) {
                     ),
                 )
                 .help("make the document's `issuer` the environment's issuer, byte for byte"),
+            );
+        }
+    }
+}
+
+/// One path a route matches: variables as `x`, a greedy variable as `x/y`.
+fn witness_path(key: &engine::RouteKey) -> Option<String> {
+    let engine::RouteKey::Route { segments, .. } = key else { return None };
+    if segments.is_empty() {
+        return Some("/".into());
+    }
+    let parts: Vec<&str> = segments
+        .iter()
+        .map(|s| match s {
+            engine::Segment::Literal(l) => l.as_str(),
+            engine::Segment::Var(_) => "x",
+            engine::Segment::Greedy(_) => "x/y",
+        })
+        .collect();
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// `/authorize`, `/token` and `/register` redirect to the authorization server's endpoints. On
+/// an origin the issuer owns, those endpoints are the same paths: the redirect would loop, and
+/// the derived routes would take the server's own endpoints away from it.
+fn check_default_endpoints(model: &Model, diags: &mut Diagnostics) {
+    let Some(oauth) = model.oauth.as_ref().filter(|o| o.default_endpoints) else { return };
+    let document: serde_json::Value = oauth
+        .as_metadata_document
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    for env in &model.environments {
+        let (issuer_origin, issuer_path) = url::split_origin(&env.issuer);
+        // An issuer at the origin's root most likely serves these very paths; a static document
+        // says so outright when it names them.
+        let at_root = issuer_origin == env.origin && matches!(issuer_path, "" | "/");
+        let names_them = ["authorize", "token", "register"].iter().any(|e| {
+            ["authorization_endpoint", "token_endpoint", "registration_endpoint"]
+                .iter()
+                .any(|field| document[field] == format!("{}/{e}", env.origin).as_str())
+        });
+        if at_root || names_them {
+            diags.push(
+                Diagnostic::error(
+                    "default-endpoints-on-issuer-origin",
+                    &model.file,
+                    oauth.at,
+                    format!(
+                        "`default_endpoints: true` would redirect /authorize on {} to the issuer \
+                         {}, on the same origin (environment `{}`)",
+                        env.origin, env.issuer, env.name
+                    ),
+                )
+                .help("set `default_endpoints: false`: the authorization server on this origin serves those paths itself"),
             );
         }
     }

@@ -581,6 +581,29 @@ impl Resolver<'_> {
             }
         }
 
+        // An issuer on this origin gets routes for its metadata, so its path must be one a
+        // route key can spell: literal segments, no trailing slash.
+        let (issuer_origin, issuer_path) = url::split_origin(&issuer_text);
+        let issuer_parses = url::parse(&issuer_text).is_ok();
+        if issuer_parses && issuer_origin == origin_text && !matches!(issuer_path, "" | "/") {
+            let routable = RouteKey::parse(&format!("ANY {issuer_path}")).is_ok_and(|k| {
+                matches!(&k, RouteKey::Route { segments, .. }
+                    if segments.iter().all(|s| matches!(s, engine::Segment::Literal(_))))
+            });
+            if !routable {
+                self.error(
+                    "issuer-path-unroutable",
+                    issuer_at,
+                    format!(
+                        "issuer `{issuer_text}` shares the origin, but API Gateway cannot route \
+                         its path `{issuer_path}`"
+                    ),
+                    "an issuer on the MCP origin needs a path of literal segments without a \
+                     trailing slash, so its metadata URLs can be routes",
+                );
+            }
+        }
+
         Some(EnvModel {
             name: env.name.value.clone(),
             local: env.local,
@@ -718,6 +741,15 @@ impl Resolver<'_> {
                     "a scope is printable ASCII without spaces, `\"` or `\\` (RFC 6749 section 3.3)",
                 );
             }
+        }
+        for scope in o.required_scopes.iter().filter(|s| !o.scopes.contains(s)) {
+            self.error(
+                "required-scope-unadvertised",
+                oauth.at,
+                format!("required scope `{}` is not among `scopes`", scope.escape_debug()),
+                "add it to `scopes`: clients ask only for the scopes the challenge and the \
+                 metadata advertise, so every token would lack it",
+            );
         }
         let issuer_backend = o
             .issuer_backend
@@ -1003,7 +1035,11 @@ impl Resolver<'_> {
                         match derive_value(&d.derive, env, &b.name.value, oauth, framework) {
                             Ok(v) => Some(v),
                             Err((message, help)) => {
-                                self.error("invalid-derive", value.at, message, help);
+                                // A framework that failed to resolve was reported already;
+                                // its derived values would only repeat that.
+                                if b.framework.is_none() || framework.is_some() {
+                                    self.error("invalid-derive", value.at, message, help);
+                                }
                                 break;
                             }
                         }
@@ -1280,7 +1316,9 @@ fn derive_routes(
         if out.iter().any(|r| r.key == key) {
             return;
         }
-        let parsed = RouteKey::parse(&key).expect("derived route keys are valid");
+        // Mounts are checked to be literal paths; an issuer path that no route key can spell is
+        // refused where the environment is resolved. Either way, never a route from it.
+        let Ok(parsed) = RouteKey::parse(&key) else { return };
         let backend_model = backends.iter().find(|b| b.name == backend);
         out.push(RouteModel {
             key,
@@ -1373,13 +1411,21 @@ fn derive_routes(
     }
 
     let first = oauth.metadata_backend.as_str();
-    if oauth.resources.len() == 1 {
-        let r = &oauth.resources[0];
+    // The root document describes the origin's only resource. With several there is none to
+    // describe, but the URL still goes to an MCP backend, whose router answers a JSON 404: an
+    // HTML page from `$default` there would look like an answer.
+    if let Some(r) = oauth.resources.first() {
+        let single = oauth.resources.len() == 1;
+        let purpose = if single {
+            "root protected resource metadata"
+        } else {
+            "root protected resource metadata: a JSON 404, as the origin has several resources"
+        };
         add(
             "/.well-known/oauth-protected-resource".into(),
             &r.backend,
             "none",
-            "root protected resource metadata",
+            purpose,
             Arm::RootProtectedResourceMetadata,
             Some(0),
             r.at,
@@ -1661,13 +1707,14 @@ fn check_mount(mount: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A full `MAJOR.MINOR.PATCH`. A partial version is refused, not padded: `2.12` could be any
+/// 2.12.x, on either side of a URL-rule change at 2.12.1.
 fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
-    let core = text.split(['-', '+']).next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
-    let major = parts.next()??;
-    let minor = parts.next().unwrap_or(Some(0))?;
-    let patch = parts.next().unwrap_or(Some(0))?;
-    parts.next().is_none().then_some((major, minor, patch))
+    let mut parts = text.split('.').map(|p| {
+        (!p.is_empty() && p.chars().all(|c| c.is_ascii_digit())).then(|| p.parse::<u32>().ok())?
+    });
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
 }
 
 fn is_name(name: &str) -> bool {
@@ -1726,7 +1773,8 @@ mod tests {
     #[test]
     fn versions_parse() {
         assert_eq!(parse_version("2.12.1"), Some((2, 12, 1)));
-        assert_eq!(parse_version("2.12"), Some((2, 12, 0)));
+        assert_eq!(parse_version("2.12"), None, "partial versions are ambiguous");
+        assert_eq!(parse_version("2.12.1-rc1"), None);
         assert_eq!(parse_version("3.0.0rc1"), None);
         assert_eq!(parse_version("x"), None);
     }

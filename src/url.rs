@@ -62,6 +62,16 @@ pub fn parse(text: &str) -> Result<ParsedUrl, UrlProblem> {
             "remove the character; URLs are compared byte for byte",
         ));
     }
+    if let Some(c) = rest.chars().find(|c| !is_url_char(*c)) {
+        return Err(problem(
+            format!(
+                "`{}` contains `{}`, which a URL cannot hold",
+                text.escape_debug(),
+                c.escape_debug()
+            ),
+            "percent-encode the character, or remove it",
+        ));
+    }
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
@@ -84,6 +94,12 @@ pub fn parse(text: &str) -> Result<ParsedUrl, UrlProblem> {
         port,
         path: path.to_string(),
     })
+}
+
+/// RFC 3986's characters outside the query and fragment: unreserved, sub-delims, `:`, `@`, `/`,
+/// `%`, and the brackets of an IPv6 literal.
+fn is_url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/%[]".contains(c)
 }
 
 fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {

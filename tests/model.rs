@@ -26,7 +26,13 @@ fn a_named_stage_behind_a_custom_domain_keeps_urls_at_the_root() {
     );
     // Two resources on one origin: no root metadata document.
     assert!(prod.resources.iter().all(|r| r.root_prm_url.is_none()));
-    assert!(!model.routes.iter().any(|r| r.key == "ANY /.well-known/oauth-protected-resource"));
+    // The root URL still goes to an MCP backend, whose router answers a JSON 404 there.
+    let root = model.routes.iter().find(|r| r.key == "ANY /.well-known/oauth-protected-resource");
+    let root = root.expect("the root metadata URL has a route");
+    assert_eq!(root.backend, "search");
+    assert!(root.purpose.contains("JSON 404"), "{}", root.purpose);
+    let crate_env = &model.crates[0].environments[0];
+    assert!(crate_env.resources.iter().all(|r| !r.root_prm));
     assert_eq!(
         prod.as_metadata_url,
         "https://auth.example.com/.well-known/oauth-authorization-server/realms/tools"

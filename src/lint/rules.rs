@@ -89,7 +89,7 @@ fn route_ambiguous(table: &Table, out: &mut Vec<Finding>) {
             continue;
         }
         let (ra, rb) = (table.route(a), table.route(b));
-        let a_first = (ra.derived, ra.at) > (rb.derived, rb.at);
+        let a_first = (!ra.derived, ra.at) > (!rb.derived, rb.at);
         let (at, other) = if a_first { (a, b) } else { (b, a) };
         let (culprit, other) = (table.route(at), table.route(other));
         let message = format!(
