@@ -7,7 +7,8 @@
 //! compares every answer with the URLs the model derived for that environment:
 //!
 //! 1. `POST` to each MCP endpoint without a token: a 401 whose `WWW-Authenticate` header, under
-//!    exactly that name, is a `Bearer` challenge naming the PRM URL.
+//!    exactly that name, is a `Bearer` challenge naming the PRM URL. Then a browser's `OPTIONS`
+//!    preflight to it: answered 2xx with `Access-Control-Allow-Origin`, never challenged.
 //! 2. `GET` each PRM URL, path-inserted and (where the resource has one) root: JSON, readable
 //!    from any origin, with `resource` and `authorization_servers` byte for byte.
 //! 3. `GET` the authorization-server metadata on the origin (the legacy request of the
@@ -39,7 +40,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::diag::Diagnostic;
-use crate::model::{EnvModel, EnvResource, Model};
+use crate::model::{self, EnvModel, EnvResource, Model};
 use crate::run::{self, exit};
 use crate::url;
 
@@ -54,6 +55,9 @@ pub const MAX_BODY_BYTES: u64 = 1 << 20;
 
 /// The MCP protocol revision probe's `initialize` asks for.
 const PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// The `Origin` of probe's preflight: a browser client's page, on a name that never resolves.
+const PREFLIGHT_ORIGIN: &str = "https://specgen-probe.invalid";
 
 /// A bearer token. Its `Debug` never shows the value, so it cannot leak into a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -248,6 +252,7 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
         // The discovery sequence, in the order a client sends it.
         for resource in &env.resources {
             prober.unauthenticated(resource);
+            prober.preflight(resource);
             prober.document(Document::Prm { prefix: "prm", resource }, &resource.prm_url);
             if let Some(root) = &resource.root_prm_url {
                 prober.document(Document::Prm { prefix: "root-prm", resource }, root);
@@ -259,7 +264,11 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
             prober
                 .document(Document::AsMetadata { prefix: "issuer-metadata" }, &env.as_metadata_url);
         }
-        if !oauth.metadata_backend.is_empty() || issuer_on_origin {
+        // As in the checks: the legacy URL is required when a backend serves metadata on the
+        // origin, or when it is one of the issuer's own metadata URLs.
+        let legacy_is_issuers = model::issuer_paths_on_origin(env)
+            .is_some_and(|paths| paths.iter().any(|p| format!("{}{p}", env.origin) == legacy));
+        if !oauth.metadata_backend.is_empty() || legacy_is_issuers {
             prober.document(Document::AsMetadata { prefix: "as-metadata" }, &legacy);
         }
         for resource in &env.resources {
@@ -456,6 +465,43 @@ impl Prober<'_> {
                 self.push(names[2], "GET", &url, outcome, detail);
             }
         }
+    }
+
+    /// A browser client's preflight to the MCP endpoint carries no credentials, so it must
+    /// be answered, never challenged: a gateway authorizer on it breaks every browser client.
+    fn preflight(&mut self, resource: &EnvResource) {
+        let url = self.on_target(&resource.resource_url);
+        let answer = match self.fetch("OPTIONS", &url, Payload::Preflight) {
+            Fetched::Answer(answer) => answer,
+            other => return self.no_answer("OPTIONS", &url, other, &["mcp-preflight"]),
+        };
+        let allow_origin = answer.header("access-control-allow-origin");
+        let (outcome, detail) = match (answer.status, allow_origin) {
+            (200..=299, Some(value)) => (
+                Outcome::Pass,
+                format!("{} with Access-Control-Allow-Origin: {value}", answer.status),
+            ),
+            (200..=299, None) => (
+                Outcome::Fail,
+                format!(
+                    "{} without Access-Control-Allow-Origin, so browsers refuse the POST",
+                    answer.status
+                ),
+            ),
+            (401 | 403, _) => (
+                Outcome::Fail,
+                format!(
+                    "{}: a preflight carries no credentials, so nothing may challenge or deny \
+                     it (an authorizer on OPTIONS?)",
+                    answer.describe()
+                ),
+            ),
+            _ => (
+                Outcome::Fail,
+                format!("expected a 2xx preflight answer, got {}", answer.describe()),
+            ),
+        };
+        self.push("mcp-preflight", "OPTIONS", &url, outcome, detail);
     }
 
     /// The seed's check with a token: an MCP `initialize` gets a 200.
@@ -758,6 +804,8 @@ enum Payload<'a> {
     Accept(&'static str),
     /// An MCP `initialize`, with a bearer token or without one.
     Initialize { token: Option<&'a Token> },
+    /// A browser's CORS preflight for a POST with a token.
+    Preflight,
 }
 
 /// The HTTP client: no redirects, no proxy, a timeout and a size limit on every request.
@@ -792,6 +840,13 @@ impl Client {
                 }
                 request.send(initialize_body())
             }
+            Payload::Preflight => self
+                .agent
+                .options(url)
+                .header("origin", PREFLIGHT_ORIGIN)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization, content-type")
+                .call(),
         };
         let mut response = result.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();

@@ -35,6 +35,8 @@ struct Faults {
     no_page: bool,
     /// The PRM URL redirects to another path.
     redirect_prm: bool,
+    /// An authorizer answers the MCP endpoint's CORS preflight with 401.
+    challenged_preflight: bool,
 }
 
 /// One request the server received, to check where a token went.
@@ -147,7 +149,10 @@ fn handle(stream: TcpStream, origin: &str, faults: Faults, seen: &Mutex<Vec<Seen
 
     let (status, headers, body) = answer(&method, &path, authorization.as_deref(), origin, faults);
     seen.lock().unwrap().push(Seen { method, path, authorization });
-    let mut response = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+    let mut response = format!("HTTP/1.1 {status} X\r\n");
+    if status != 204 {
+        response.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     for (name, value) in headers {
         response.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -192,6 +197,17 @@ fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults)
                             "serverInfo": { "name": "played", "version": "0" } },
             });
             json(200, body, true)
+        }
+        ("OPTIONS", "/mcp") if f.challenged_preflight => {
+            json(401, serde_json::json!({ "message": "Unauthorized" }), false)
+        }
+        ("OPTIONS", "/mcp") => {
+            let headers = vec![
+                ("Access-Control-Allow-Origin", "*".to_string()),
+                ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS".into()),
+                ("Access-Control-Allow-Headers", "authorization, content-type".into()),
+            ];
+            (204, headers, String::new())
         }
         ("POST", "/mcp") => {
             let name = if f.renamed_challenge {
@@ -321,9 +337,10 @@ fn detail<'a>(report: &'a Value, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no check {check}"))
 }
 
-const ALL_CHECKS: [&str; 15] = [
+const ALL_CHECKS: [&str; 16] = [
     "mcp-401",
     "mcp-challenge",
+    "mcp-preflight",
     "prm-json",
     "prm-cors",
     "prm-resource",
@@ -459,6 +476,15 @@ fn discovery_without_cors_fails() {
 }
 
 #[test]
+fn a_challenged_preflight_fails() {
+    let faults = Faults { challenged_preflight: true, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-preflight"]);
+    assert!(detail(&report, "mcp-preflight").contains("no credentials"), "{report:#}");
+}
+
+#[test]
 fn a_missing_wiki_page_fails_when_json_answers_it() {
     let faults = Faults { no_page: true, ..Faults::default() };
     let (code, report, _) = probe_local(faults, &[]);
@@ -489,7 +515,7 @@ fn the_human_report_has_a_line_per_check_and_a_summary() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), ALL_CHECKS.len() + 2, "{text}");
     assert!(lines.iter().any(|l| l.starts_with("fail") && l.contains("mcp-challenge")), "{text}");
-    assert_eq!(lines.last(), Some(&"13 passed, 1 failed, 1 skipped"));
+    assert_eq!(lines.last(), Some(&"14 passed, 1 failed, 1 skipped"));
 }
 
 #[test]
