@@ -28,6 +28,7 @@ pub fn check(model: &Model) -> Diagnostics {
     }
     check_token_verification(model, &mut diags);
     check_default_endpoints(model, &mut diags);
+    check_execute_api_origins(model, &mut diags);
     check_static_metadata(model, &mut diags);
     for env in &model.environments {
         check_discovery(model, env, &mut diags, &mut BTreeSet::new());
@@ -545,5 +546,29 @@ fn check_default_endpoints(model: &Model, diags: &mut Diagnostics) {
                 .help("set `default_endpoints: false`: the authorization server on this origin serves those paths itself"),
             );
         }
+    }
+}
+
+/// An API's own endpoint host carries an id that exists only after the first deploy. specgen
+/// compiles the origin into every URL, so a guessed or stale id would publish metadata for
+/// another API; the reviewer must see that this origin is tied to one deployed API.
+fn check_execute_api_origins(model: &Model, diags: &mut Diagnostics) {
+    for env in model.environments.iter().filter(|e| !e.local && e.custom_domain.is_none()) {
+        diags.push(
+            Diagnostic::warning(
+                "execute-api-origin",
+                &model.file,
+                env.at.origin,
+                format!(
+                    "environment `{}` uses the API's own endpoint {}, whose id is known only \
+                     after the first deploy",
+                    env.name, env.origin
+                ),
+            )
+            .help(
+                "after `pulumi up`, check that the stack output api_endpoint is this origin; a \
+                 custom domain keeps URLs stable across redeploys",
+            ),
+        );
     }
 }
