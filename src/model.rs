@@ -733,20 +733,21 @@ impl Resolver<'_> {
             }
         }
         for scope in o.scopes.iter().chain(&o.required_scopes) {
-            if !is_scope_token(scope) {
+            if !is_scope_token(&scope.value) {
                 self.error(
                     "invalid-scope",
-                    oauth.at,
-                    format!("scope `{}` is not an OAuth scope token", scope.escape_debug()),
+                    scope.at,
+                    format!("scope `{}` is not an OAuth scope token", scope.value.escape_debug()),
                     "a scope is printable ASCII without spaces, `\"` or `\\` (RFC 6749 section 3.3)",
                 );
             }
         }
-        for scope in o.required_scopes.iter().filter(|s| !o.scopes.contains(s)) {
+        let advertised: Vec<&str> = o.scopes.iter().map(|s| s.value.as_str()).collect();
+        for scope in o.required_scopes.iter().filter(|s| !advertised.contains(&s.value.as_str())) {
             self.error(
                 "required-scope-unadvertised",
-                oauth.at,
-                format!("required scope `{}` is not among `scopes`", scope.escape_debug()),
+                scope.at,
+                format!("required scope `{}` is not among `scopes`", scope.value.escape_debug()),
                 "add it to `scopes`: clients ask only for the scopes the challenge and the \
                  metadata advertise, so every token would lack it",
             );
@@ -772,8 +773,8 @@ impl Resolver<'_> {
         };
         Some(OAuthModel {
             issuer: o.issuer.value.clone(),
-            scopes: o.scopes.clone(),
-            required_scopes: o.required_scopes.clone(),
+            scopes: o.scopes.iter().map(|s| s.value.clone()).collect(),
+            required_scopes: o.required_scopes.iter().map(|s| s.value.clone()).collect(),
             as_metadata: if as_metadata_document.is_some() { "static" } else { "forward" },
             as_metadata_document,
             resources,

@@ -282,10 +282,10 @@ pub struct OAuth {
     pub issuer: Located<String>,
     /// Scopes advertised in the metadata and the 401 challenge.
     #[serde(default)]
-    pub scopes: Vec<String>,
-    /// Scopes a token must carry to reach the MCP handler.
+    pub scopes: Vec<Located<String>>,
+    /// Scopes a token must carry to reach the MCP handler. Each must be among `scopes`.
     #[serde(default)]
-    pub required_scopes: Vec<String>,
+    pub required_scopes: Vec<Located<String>>,
     /// How the authorization-server metadata is served on the MCP origin: `forward` fetches it
     /// from the issuer and passes it through verbatim (the default); `{static: {...}}` serves
     /// the given document, whose `issuer` must be the environment's issuer exactly.
