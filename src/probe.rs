@@ -253,23 +253,22 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
         for resource in &env.resources {
             prober.unauthenticated(resource);
             prober.preflight(resource);
-            prober.document(Document::Prm { prefix: "prm", resource }, &resource.prm_url);
+            prober.document(Document::Prm { root: false, resource }, &resource.prm_url);
             if let Some(root) = &resource.root_prm_url {
-                prober.document(Document::Prm { prefix: "root-prm", resource }, root);
+                prober.document(Document::Prm { root: true, resource }, root);
             }
         }
         let legacy = format!("{}/.well-known/oauth-authorization-server", env.origin);
         let issuer_on_origin = url::split_origin(&env.as_metadata_url).0 == env.origin;
         if issuer_on_origin && env.as_metadata_url != legacy {
-            prober
-                .document(Document::AsMetadata { prefix: "issuer-metadata" }, &env.as_metadata_url);
+            prober.document(Document::AsMetadata { issuers: true }, &env.as_metadata_url);
         }
         // As in the checks: the legacy URL is required when a backend serves metadata on the
         // origin, or when it is one of the issuer's own metadata URLs.
         let legacy_is_issuers = model::issuer_paths_on_origin(env)
             .is_some_and(|paths| paths.iter().any(|p| format!("{}{p}", env.origin) == legacy));
         if !oauth.metadata_backend.is_empty() || legacy_is_issuers {
-            prober.document(Document::AsMetadata { prefix: "as-metadata" }, &legacy);
+            prober.document(Document::AsMetadata { issuers: false }, &legacy);
         }
         for resource in &env.resources {
             prober.initialize(resource, token);
@@ -304,8 +303,33 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
 /// A metadata document and what its fields must say.
 #[derive(Clone, Copy)]
 enum Document<'a> {
-    Prm { prefix: &'static str, resource: &'a EnvResource },
-    AsMetadata { prefix: &'static str },
+    /// Protected resource metadata, path-inserted or (`root`) at the root.
+    Prm { root: bool, resource: &'a EnvResource },
+    /// Authorization-server metadata on the origin: the legacy URL, or the issuer's own.
+    AsMetadata { issuers: bool },
+}
+
+impl Document<'_> {
+    /// The names of its checks, in the order they are reported: JSON, CORS, then the fields.
+    fn checks(self) -> &'static [&'static str] {
+        match self {
+            Document::Prm { root: false, .. } => {
+                &["prm-json", "prm-cors", "prm-resource", "prm-authorization-servers"]
+            }
+            Document::Prm { root: true, .. } => &[
+                "root-prm-json",
+                "root-prm-cors",
+                "root-prm-resource",
+                "root-prm-authorization-servers",
+            ],
+            Document::AsMetadata { issuers: true } => {
+                &["issuer-metadata-json", "issuer-metadata-cors", "issuer-metadata-issuer"]
+            }
+            Document::AsMetadata { issuers: false } => {
+                &["as-metadata-json", "as-metadata-cors", "as-metadata-issuer"]
+            }
+        }
+    }
 }
 
 struct Prober<'a> {
@@ -328,12 +352,12 @@ enum Fetched {
 }
 
 impl Prober<'_> {
-    /// `url` (one of the environment's URLs) on the probed origin.
+    /// `url`, one of the environment's URLs, on the probed origin. Only the path is kept, so
+    /// no request (and no token) can go to another host.
     fn on_target(&self, url: &str) -> String {
-        match url.strip_prefix(&self.env.origin) {
-            Some(path) => format!("{}{path}", self.target),
-            None => url.to_string(),
-        }
+        let (origin, path) = url::split_origin(url);
+        debug_assert_eq!(origin, self.env.origin, "probe sends only the environment's URLs");
+        format!("{}{path}", self.target)
     }
 
     fn fetch(&mut self, method: &'static str, url: &str, payload: Payload<'_>) -> Fetched {
@@ -413,14 +437,11 @@ impl Prober<'_> {
     /// Steps 3, 5, 6 and 7: a discovery document must be a JSON object readable from any
     /// origin, whose fields name this environment's URLs byte for byte.
     fn document(&mut self, document: Document<'_>, env_url: &str) {
-        let prefix = match document {
-            Document::Prm { prefix, .. } | Document::AsMetadata { prefix } => prefix,
-        };
-        let names = check_names(prefix);
+        let names = document.checks();
         let url = self.on_target(env_url);
         let answer = match self.fetch("GET", &url, Payload::Accept("application/json")) {
             Fetched::Answer(answer) => answer,
-            other => return self.no_answer("GET", &url, other, &names),
+            other => return self.no_answer("GET", &url, other, names),
         };
 
         let object = match json_verdict(&answer) {
@@ -553,24 +574,6 @@ impl Prober<'_> {
         };
         self.push("page", "GET", &url, outcome, detail);
     }
-}
-
-/// The check names of a document, in the order they are reported.
-fn check_names(prefix: &str) -> Vec<&'static str> {
-    let names: &[&'static str] = match prefix {
-        "prm" => &["prm-json", "prm-cors", "prm-resource", "prm-authorization-servers"],
-        "root-prm" => &[
-            "root-prm-json",
-            "root-prm-cors",
-            "root-prm-resource",
-            "root-prm-authorization-servers",
-        ],
-        "issuer-metadata" => {
-            &["issuer-metadata-json", "issuer-metadata-cors", "issuer-metadata-issuer"]
-        }
-        _ => &["as-metadata-json", "as-metadata-cors", "as-metadata-issuer"],
-    };
-    names.to_vec()
 }
 
 /// The body as a JSON object, or why it is not the JSON a client expects.
