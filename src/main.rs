@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use specgen::run::{self, Mode, Request, exit};
-use specgen::{diag, explain, probe};
+use specgen::{diag, explain, probe, serve};
 
 #[derive(Parser)]
 #[command(name = "specgen", version, about = "Compile routing specs for API Gateway HTTP APIs")]
@@ -95,6 +95,37 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Serve a local environment as API Gateway would, on 127.0.0.1, until interrupted.
+    ///
+    /// Listens on the origin of a `local: true` environment. Each request goes through the same
+    /// stage and route selection as `check` and `explain`; a request no route takes gets API
+    /// Gateway's `404 {"message":"Not Found"}`. A backend given with --backend runs as a Lambda
+    /// function behind an emulated Lambda Runtime API on loopback, and receives API Gateway's
+    /// payload format 2.0 event; any other backend is played by the `local` stand-in the spec
+    /// gives it. Prints the gateway's URL on stdout once it listens. Exit 0 after SIGINT or
+    /// SIGTERM (functions are stopped first), 1 for an invalid spec, 64 on a usage error
+    /// (an environment that is not local, a backend nothing plays), 74 when the port is busy or
+    /// a binary cannot be started.
+    Serve {
+        /// The spec file.
+        spec: PathBuf,
+        /// The local environment to serve.
+        #[arg(long)]
+        env: String,
+        /// Run a backend from a binary that speaks the Lambda Runtime API, such as the
+        /// generated router crate's example: NAME=PATH. Repeatable.
+        #[arg(long = "backend", value_name = "NAME=PATH", value_parser = parse_backend)]
+        backends: Vec<(String, PathBuf)>,
+    },
+}
+
+fn parse_backend(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err(format!("`{text}` is not NAME=PATH")),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,6 +158,13 @@ fn main() -> ExitCode {
                 token.or_else(|| std::env::var(probe::TOKEN_VAR).ok()).and_then(probe::Token::new);
             let report = probe::run(&probe::Request { spec, env, base_url, token });
             print_probe(&report, cli.format);
+            return ExitCode::from(report.exit);
+        }
+        Command::Serve { spec, env, backends } => {
+            let report = serve::run(&serve::Request { spec, env, backends }, |url| {
+                println!("serving on {url}");
+            });
+            print_serve(&report, cli.format);
             return ExitCode::from(report.exit);
         }
     };
@@ -222,6 +260,24 @@ fn print_probe(report: &probe::Report, format: Format) {
             if let Some(probed) = &report.probed {
                 print!("{}", probe::render_human(probed));
             }
+        }
+    }
+    if let Some((error, help)) = &report.error {
+        eprintln!("error: {error}");
+        eprintln!("  = help: {help}");
+    }
+}
+
+fn print_serve(report: &serve::Report, format: Format) {
+    match format {
+        Format::Json => {
+            if !report.diagnostics.is_empty() {
+                print!("{}", diag::render_json(&report.diagnostics));
+            }
+        }
+        Format::Human => {
+            let source_of = |_: &Path| report.source.clone();
+            eprint!("{}", diag::render_human(&report.diagnostics, &source_of));
         }
     }
     if let Some((error, help)) = &report.error {

@@ -147,6 +147,9 @@ pub struct BackendModel {
     pub environment: Vec<EnvVarModel>,
     /// Paths on the base URL that the backend serves as HTML pages, for `specgen probe`.
     pub pages: Vec<String>,
+    /// What plays the backend under `specgen serve`, when the spec names a stand-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<spec::LocalStandIn>,
     #[serde(skip)]
     pub at: Pos,
     #[serde(skip)]
@@ -919,6 +922,7 @@ impl Resolver<'_> {
             config,
             environment,
             pages: self.pages(b),
+            local: b.local.clone(),
             at: b.name.at,
             framework,
             name,

@@ -203,6 +203,37 @@ pub struct Backend {
     /// another backend is caught.
     #[serde(default)]
     pub pages: Vec<Located<String>>,
+    /// What answers for this backend when `specgen serve` runs a local environment, e.g.
+    /// `{body: "<h1>wiki</h1>"}` for a wiki. A router backend is run from its own binary
+    /// instead (`specgen serve --backend NAME=PATH`); any other backend needs a stand-in to be
+    /// served locally. Never deployed.
+    pub local: Option<LocalStandIn>,
+}
+
+/// A static answer that plays a backend under `specgen serve`: every request the backend's
+/// routes take gets this status, content type and body.
+#[derive(Debug, Clone, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalStandIn {
+    /// The status code, 200 by default.
+    #[serde(default = "LocalStandIn::default_status")]
+    pub status: u16,
+    /// The `Content-Type` header, `text/html; charset=utf-8` by default.
+    #[serde(default = "LocalStandIn::default_content_type")]
+    pub content_type: String,
+    /// The body.
+    #[serde(default)]
+    pub body: String,
+}
+
+impl LocalStandIn {
+    fn default_status() -> u16 {
+        200
+    }
+
+    fn default_content_type() -> String {
+        "text/html; charset=utf-8".to_owned()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -1,0 +1,261 @@
+//! Just enough HTTP/1.1 for a loopback gateway and a loopback Lambda Runtime API: bounded
+//! reading of one request (request line, headers, a `Content-Length` or chunked body) and
+//! writing of one response.
+
+use std::io::{self, BufRead, Read, Write};
+
+/// The largest request line or header line read.
+const MAX_LINE: usize = 8 * 1024;
+
+/// The most header bytes read per request, request line included: API Gateway's own limit is
+/// 10 KiB of headers.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The most headers read per request.
+const MAX_HEADERS: usize = 100;
+
+/// One request as read off the wire.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The request target as sent: a path with an optional `?query`.
+    pub target: String,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the client asked to close the connection after this request.
+    pub fn wants_close(&self) -> bool {
+        self.version == "HTTP/1.0"
+            || self.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"))
+    }
+}
+
+/// Why no request was read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The connection closed before a request began.
+    Closed,
+    /// The headers or the body are over their cap: the status to answer and why.
+    TooLarge(u16, &'static str),
+    /// Not HTTP/1.x as this reader understands it.
+    Malformed(&'static str),
+    Io(io::Error),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(error: io::Error) -> Self {
+        ReadError::Io(error)
+    }
+}
+
+/// Reads one request, with at most `max_body` bytes of body.
+pub fn read_request(reader: &mut impl BufRead, max_body: usize) -> Result<Request, ReadError> {
+    let mut budget = MAX_HEADER_BYTES;
+    let request_line = loop {
+        match read_line(reader, &mut budget)? {
+            None => return Err(ReadError::Closed),
+            // A stray empty line between requests is allowed (RFC 9112, section 2.2).
+            Some(line) if line.is_empty() => continue,
+            Some(line) => break line,
+        }
+    };
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReadError::Malformed("bad request line"));
+    };
+    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || method.is_empty() {
+        return Err(ReadError::Malformed("bad request line"));
+    }
+
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(reader, &mut budget)?.ok_or(ReadError::Malformed("truncated"))?;
+        if line.is_empty() {
+            break;
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(ReadError::TooLarge(431, "too many headers"));
+        }
+        let (name, value) = line.split_once(':').ok_or(ReadError::Malformed("bad header"))?;
+        if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(ReadError::Malformed("bad header name"));
+        }
+        headers.push((name.to_owned(), value.trim().to_owned()));
+    }
+
+    let mut request = Request {
+        method: method.to_owned(),
+        target: target.to_owned(),
+        version: version.to_owned(),
+        headers,
+        body: Vec::new(),
+    };
+    let chunked = request
+        .header("transfer-encoding")
+        .is_some_and(|te| te.to_ascii_lowercase().split(',').any(|c| c.trim() == "chunked"));
+    if chunked {
+        request.body = read_chunked(reader, max_body)?;
+    } else if let Some(length) = request.header("content-length") {
+        let length: usize =
+            length.parse().map_err(|_| ReadError::Malformed("bad content-length"))?;
+        if length > max_body {
+            return Err(ReadError::TooLarge(413, "body too large"));
+        }
+        request.body = vec![0; length];
+        reader.read_exact(&mut request.body)?;
+    }
+    Ok(request)
+}
+
+/// One line without its line ending, charged to `budget`; `None` at the end of the stream.
+fn read_line(reader: &mut impl BufRead, budget: &mut usize) -> Result<Option<String>, ReadError> {
+    let mut line = Vec::new();
+    let cap = MAX_LINE.min(*budget) + 1;
+    let read = reader.take(cap as u64).read_until(b'\n', &mut line)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(if read >= cap {
+            ReadError::TooLarge(431, "header line too long")
+        } else {
+            ReadError::Malformed("truncated")
+        });
+    }
+    *budget = budget.saturating_sub(read);
+    line.pop();
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    String::from_utf8(line).map(Some).map_err(|_| ReadError::Malformed("header is not UTF-8"))
+}
+
+fn read_chunked(reader: &mut impl BufRead, max_body: usize) -> Result<Vec<u8>, ReadError> {
+    let mut body = Vec::new();
+    let mut budget = MAX_HEADER_BYTES;
+    loop {
+        let line = read_line(reader, &mut budget)?.ok_or(ReadError::Malformed("truncated"))?;
+        let size = line.split(';').next().unwrap_or("").trim();
+        let size =
+            usize::from_str_radix(size, 16).map_err(|_| ReadError::Malformed("bad chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            while !read_line(reader, &mut budget)?
+                .ok_or(ReadError::Malformed("truncated"))?
+                .is_empty()
+            {}
+            return Ok(body);
+        }
+        if body.len() + size > max_body {
+            return Err(ReadError::TooLarge(413, "body too large"));
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        let mut crlf = [0; 2];
+        reader.read_exact(&mut crlf)?;
+        if &crlf != b"\r\n" {
+            return Err(ReadError::Malformed("bad chunk"));
+        }
+    }
+}
+
+/// Writes one response with a `Content-Length`; `close` adds `Connection: close`. A `HEAD`
+/// request's response keeps its headers and drops the body.
+pub fn write_response(
+    writer: &mut impl Write,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    head: bool,
+    close: bool,
+) -> io::Result<()> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status)).into_bytes();
+    for (name, value) in headers {
+        let framing = ["content-length", "transfer-encoding", "connection"];
+        if framing.iter().any(|f| name.eq_ignore_ascii_case(f)) {
+            continue;
+        }
+        // A value with a line break would split the response; such a header is dropped.
+        if value.contains(['\r', '\n']) || name.contains(['\r', '\n', ':']) {
+            continue;
+        }
+        out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head {
+        out.extend_from_slice(body);
+    }
+    writer.write_all(&out)?;
+    writer.flush()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &[u8]) -> Result<Request, ReadError> {
+        read_request(&mut io::BufReader::new(bytes), 16)
+    }
+
+    #[test]
+    fn requests_are_read_with_length_or_chunks() {
+        let request =
+            read(b"POST /a?b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc").unwrap();
+        assert_eq!((request.method.as_str(), request.target.as_str()), ("POST", "/a?b"));
+        assert_eq!(request.body, b"abc");
+        let chunked = read(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(chunked.body, b"abc");
+    }
+
+    #[test]
+    fn oversized_and_malformed_requests_are_refused() {
+        assert!(matches!(
+            read(b"POST / HTTP/1.1\r\nContent-Length: 17\r\n\r\n"),
+            Err(ReadError::TooLarge(413, _))
+        ));
+        let long = format!("GET / HTTP/1.1\r\nx: {}\r\n\r\n", "a".repeat(MAX_LINE));
+        assert!(matches!(read(long.as_bytes()), Err(ReadError::TooLarge(431, _))));
+        assert!(matches!(read(b"GET http://x/ HTTP/1.1\r\n\r\n"), Err(ReadError::Malformed(_))));
+        assert!(matches!(read(b""), Err(ReadError::Closed)));
+    }
+}
