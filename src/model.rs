@@ -13,7 +13,7 @@ use heck::{ToKebabCase, ToLowerCamelCase, ToShoutySnakeCase, ToSnakeCase};
 use serde::Serialize;
 
 use crate::diag::{Diagnostic, Diagnostics, Pos};
-use crate::engine::{self, Entry, Method, RouteKey};
+use crate::engine::{self, Entry, RouteKey};
 use crate::spec::{self, Auth, Deploy, EnvValue, Located, Spec};
 use crate::url;
 
@@ -1670,26 +1670,13 @@ fn assign_idents(routes: &mut [RouteModel]) {
 fn route_method(key: &RouteKey) -> Option<String> {
     match key {
         RouteKey::Default => None,
-        RouteKey::Route { method, .. } => Some(method_name(*method).to_string()),
+        RouteKey::Route { method, .. } => Some(method.as_str().to_string()),
     }
 }
 
 fn route_path(key: &RouteKey) -> Option<String> {
     let text = key.to_string();
     text.split_once(' ').map(|(_, p)| p.to_string())
-}
-
-pub fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Any => "ANY",
-        Method::Get => "GET",
-        Method::Post => "POST",
-        Method::Put => "PUT",
-        Method::Patch => "PATCH",
-        Method::Delete => "DELETE",
-        Method::Head => "HEAD",
-        Method::Options => "OPTIONS",
-    }
 }
 
 fn check_mount(mount: &str) -> Result<(), String> {
