@@ -221,66 +221,47 @@ fn print_report(report: &run::Report, format: Format, mode: Mode) {
 }
 
 fn print_explanation(report: &explain::Report, format: Format) {
-    match format {
-        Format::Json => {
-            if !report.diagnostics.is_empty() {
-                print!("{}", diag::render_json(&report.diagnostics));
-            }
-            if let Some(explanation) = &report.explanation {
-                print!("{}", explain::render_json(explanation));
-            }
-        }
-        Format::Human => {
-            let source_of = |_: &Path| report.source.clone();
-            eprint!("{}", diag::render_human(&report.diagnostics, &source_of));
-            if let Some(explanation) = &report.explanation {
-                print!("{}", explain::render_human(explanation));
-            }
+    print_diagnostics(&report.diagnostics, &report.source, format);
+    if let Some(explanation) = &report.explanation {
+        match format {
+            Format::Json => print!("{}", explain::render_json(explanation)),
+            Format::Human => print!("{}", explain::render_human(explanation)),
         }
     }
-    if let Some((error, help)) = &report.error {
-        eprintln!("error: {error}");
-        eprintln!("  = help: {help}");
-    }
+    print_error(&report.error);
 }
 
 fn print_probe(report: &probe::Report, format: Format) {
-    match format {
-        Format::Json => {
-            if !report.diagnostics.is_empty() {
-                print!("{}", diag::render_json(&report.diagnostics));
-            }
-            if let Some(probed) = &report.probed {
-                print!("{}", probe::render_json(probed));
-            }
-        }
-        Format::Human => {
-            let source_of = |_: &Path| report.source.clone();
-            eprint!("{}", diag::render_human(&report.diagnostics, &source_of));
-            if let Some(probed) = &report.probed {
-                print!("{}", probe::render_human(probed));
-            }
+    print_diagnostics(&report.diagnostics, &report.source, format);
+    if let Some(probed) = &report.probed {
+        match format {
+            Format::Json => print!("{}", probe::render_json(probed)),
+            Format::Human => print!("{}", probe::render_human(probed)),
         }
     }
-    if let Some((error, help)) = &report.error {
-        eprintln!("error: {error}");
-        eprintln!("  = help: {help}");
-    }
+    print_error(&report.error);
 }
 
 fn print_serve(report: &serve::Report, format: Format) {
+    print_diagnostics(&report.diagnostics, &report.source, format);
+    print_error(&report.error);
+}
+
+/// The diagnostics of the one spec a command read: JSON on stdout, or the human form with
+/// source lines on stderr.
+fn print_diagnostics(diagnostics: &[diag::Diagnostic], source: &Option<String>, format: Format) {
     match format {
-        Format::Json => {
-            if !report.diagnostics.is_empty() {
-                print!("{}", diag::render_json(&report.diagnostics));
-            }
-        }
+        Format::Json if !diagnostics.is_empty() => print!("{}", diag::render_json(diagnostics)),
+        Format::Json => {}
         Format::Human => {
-            let source_of = |_: &Path| report.source.clone();
-            eprint!("{}", diag::render_human(&report.diagnostics, &source_of));
+            let source_of = |_: &Path| source.clone();
+            eprint!("{}", diag::render_human(diagnostics, &source_of));
         }
     }
-    if let Some((error, help)) = &report.error {
+}
+
+fn print_error(error: &Option<(String, String)>) {
+    if let Some((error, help)) = error {
         eprintln!("error: {error}");
         eprintln!("  = help: {help}");
     }

@@ -55,8 +55,10 @@ pub fn plan(out: &Path, files: Vec<File>, scan: &[PathBuf], scan_top: bool) -> i
     for dir in scan {
         walk(&out.join(dir), &mut candidates)?;
     }
+    // A check of every spec scans the whole folder: a spec that was removed leaves orphans in
+    // a folder no current spec names.
     if scan_top {
-        walk_top(out, &mut candidates)?;
+        walk(out, &mut candidates)?;
     }
     for path in candidates {
         let rel = path.strip_prefix(out).unwrap_or(&path).to_path_buf();
@@ -124,12 +126,6 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Every file under `out`, for a check of all specs: a spec that was removed leaves orphans in
-/// a folder that no current spec scans.
-fn walk_top(out: &Path, found: &mut Vec<PathBuf>) -> io::Result<()> {
-    walk(out, found)
 }
 
 /// Writes the missing and stale files and removes orphans. Refuses, before touching anything,
