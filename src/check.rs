@@ -332,6 +332,13 @@ fn check_doubling(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
         urls.push((r.resource_url.clone(), at, "resource URL"));
         urls.push((r.prm_url.clone(), at, "metadata URL"));
     }
+    // A router crate is rendered from its own copy of those URLs, so the copy is checked too.
+    let crate_envs =
+        model.crates.iter().flat_map(|c| &c.environments).filter(|e| e.name == env.name);
+    for r in crate_envs.flat_map(|e| &e.resources) {
+        urls.push((r.resource_url.clone(), env.at.origin, "router resource URL"));
+        urls.push((r.prm_url.clone(), env.at.origin, "router metadata URL"));
+    }
     for b in &model.backends {
         for var in &b.environment {
             if let Some(v) = var.values.get(&env.name) {

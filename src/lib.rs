@@ -22,4 +22,6 @@ pub mod routeset;
 pub mod run;
 pub mod serve;
 pub mod spec;
+#[cfg(feature = "unchecked")]
+pub mod unchecked;
 pub mod url;

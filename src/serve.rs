@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::diag::Diagnostic;
 use crate::engine::{self, Entry, RouteKey};
-use crate::model::{EnvModel, Model};
+use crate::model::{EnvModel, Model, RouteModel};
 use crate::run::{self, exit};
 use crate::spec::LocalStandIn;
 use crate::url;
@@ -84,7 +84,17 @@ pub fn run(request: &Request, listening: impl FnOnce(&str)) -> Report {
             return report;
         }
     };
+    serve_model(model, request, listening, report)
+}
 
+/// Serves a model until `SIGINT` or `SIGTERM`. Only [`run`], after the guarantees passed, and
+/// the test-only [`crate::unchecked`] call it.
+pub(crate) fn serve_model(
+    model: Model,
+    request: &Request,
+    listening: impl FnOnce(&str),
+    mut report: Report,
+) -> Report {
     match Gateway::start(model, request) {
         Ok(gateway) => {
             install_signal_handlers();
@@ -107,7 +117,7 @@ enum Player {
 }
 
 /// A started gateway: its listener, the model and a player for each backend.
-pub struct Gateway {
+pub(crate) struct Gateway {
     listener: TcpListener,
     shared: Arc<Shared>,
 }
@@ -303,7 +313,11 @@ fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> io::Resul
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
     let (answer, head) = match http::read_request(&mut reader, MAX_BODY_BYTES) {
-        Ok(request) => (shared.answer(&request, peer), request.method == "HEAD"),
+        Ok(request) => {
+            let (answer, route) = shared.answer(&request, peer);
+            access_log(&request, route, &answer);
+            (answer, request.method == "HEAD")
+        }
         Err(http::ReadError::TooLarge(413, _)) => {
             (Answer::gateway(413, "Request Entity Too Large"), false)
         }
@@ -322,7 +336,8 @@ impl Shared {
     }
 
     /// The answer to one request: the gateway's entry and route selection, then the backend.
-    fn answer(&self, request: &http::Request, peer: SocketAddr) -> Answer {
+    /// Also returns the route that took it, if any, for the access log.
+    fn answer(&self, request: &http::Request, peer: SocketAddr) -> (Answer, Option<&RouteModel>) {
         let number = self.requests.fetch_add(1, Ordering::SeqCst);
         let now_ms =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
@@ -332,11 +347,13 @@ impl Shared {
         let decoded = event::percent_decode(path);
         let env = self.env();
         let entry = env.entry();
+        let mut taken = None;
         let mut answer = match engine::strip_entry(&entry, &decoded) {
             Err(_) => Answer::gateway(404, "Not Found"),
             Ok(routed) => {
                 let selection = engine::select(&self.keys, &request.method, &routed);
-                match selection.winner.map(|i| &self.model.routes[i]) {
+                taken = selection.winner.map(|i| &self.model.routes[i]);
+                match taken {
                     None => Answer::gateway(404, "Not Found"),
                     Some(route) => {
                         // With a mapping key, rawPath is the path below it (section 3's one
@@ -378,7 +395,7 @@ impl Shared {
             }
         };
         answer.headers.push(("apigw-requestid".into(), request_id));
-        answer
+        (answer, taken)
     }
 
     fn play(
@@ -413,6 +430,29 @@ impl Shared {
             None => Answer::gateway(500, "Internal Server Error"),
         }
     }
+}
+
+/// One line on stdout per request: what was asked, the route that took it and its backend, and
+/// what was answered. A test reads it to tell which backend answered a request, and a person
+/// running `serve` sees, for example, a discovery request that fell through to `$default`.
+fn access_log(request: &http::Request, route: Option<&RouteModel>, answer: &Answer) {
+    let content_type = answer
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or("-", |(_, value)| value.as_str());
+    let taken = match route {
+        Some(route) => format!("{} ({})", route.key, route.backend),
+        None => "no route".to_owned(),
+    };
+    // The target comes from the network: escaped, so it cannot forge a second log line.
+    println!(
+        "{} {} -> {taken} {} {}",
+        request.method.escape_debug(),
+        request.target.escape_debug(),
+        answer.status,
+        content_type.escape_debug()
+    );
 }
 
 extern "C" fn on_signal(_: libc::c_int) {

@@ -1,0 +1,134 @@
+//! Test-only: the outage's two mistakes put back into a resolved model, which is then rendered and
+//! served with the guarantees skipped.
+//!
+//! specgen refuses a spec with either mistake, so no spec can produce one. The end-to-end tests
+//! still have to show that the guarantees matter: that real MCP clients fail on a deployment with
+//! the mistake, and fail for the reason the guarantee names. This module builds that deployment.
+//! It exists only with the `unchecked` feature, which the command line never enables, and nothing
+//! in the command line calls it: `build`, `check` and `serve` always run the guarantees.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use heck::ToSnakeCase;
+
+use crate::diag::Diagnostic;
+use crate::model::Model;
+use crate::render::{self, File, RenderError};
+use crate::{run, serve};
+
+/// One of the outage's mistakes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedMistake {
+    /// No route sends `/.well-known/*` to the backend that serves discovery, so `$default` (the
+    /// wiki) answers it with HTML.
+    ShadowedDiscovery,
+    /// The resource URL holds the mount path twice, as when a base URL that already ends in the
+    /// mount has the mount appended again: the PRM advertises `https://host/mcp/mcp` for an MCP
+    /// endpoint at `https://host/mcp`.
+    DoubledResource,
+}
+
+impl FromStr for SeedMistake {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "shadowed-discovery" => Ok(Self::ShadowedDiscovery),
+            "doubled-resource" => Ok(Self::DoubledResource),
+            other => Err(format!(
+                "unknown mistake `{}`: use shadowed-discovery or doubled-resource",
+                other.escape_debug()
+            )),
+        }
+    }
+}
+
+/// Reads and resolves a spec that passes every check, so that the only mistake in the model is
+/// the one [`apply`] puts there. A spec that fails any check is refused with its diagnostics.
+pub fn resolve(spec: &Path) -> Result<Model, Vec<Diagnostic>> {
+    let compiled = run::compile(spec);
+    match compiled.model {
+        Some(model) if !compiled.diagnostics.has_errors() => Ok(model),
+        _ => Err(compiled.diagnostics.sorted()),
+    }
+}
+
+/// Puts `mistake` into the model. Fails when the model has nothing the mistake could change,
+/// so a test never runs a "mistake" that is in fact a correct deployment.
+pub fn apply(model: &mut Model, mistake: SeedMistake) -> Result<(), String> {
+    match mistake {
+        SeedMistake::ShadowedDiscovery => shadow_discovery(model)?,
+        SeedMistake::DoubledResource => double_resources(model)?,
+    }
+    rename_crates(model, mistake);
+    Ok(())
+}
+
+/// Names each router crate after the mistake. Cargo fingerprints a crate by its name and its
+/// path inside its workspace, not by where the workspace is, so a mistaken crate with the correct
+/// crate's name, built into the same target directory, could be taken as already built and
+/// handed out as the correct binary.
+fn rename_crates(model: &mut Model, mistake: SeedMistake) {
+    let suffix = match mistake {
+        SeedMistake::ShadowedDiscovery => "shadowed-discovery",
+        SeedMistake::DoubledResource => "doubled-resource",
+    };
+    for krate in &mut model.crates {
+        krate.name = format!("{}-{suffix}", krate.name);
+        krate.lib_name = krate.name.to_snake_case();
+    }
+}
+
+/// Drops every route under `/.well-known/`, from the gateway and from the routers' arms alike, as
+/// in a spec written before anyone knew MCP clients ask for those URLs.
+fn shadow_discovery(model: &mut Model) -> Result<(), String> {
+    let well_known =
+        |key: &str| key.split_once(' ').is_some_and(|(_, p)| p.starts_with("/.well-known/"));
+    let before = model.routes.len();
+    model.routes.retain(|r| !well_known(&r.key));
+    if model.routes.len() == before {
+        return Err("the model has no route under /.well-known/ to drop".into());
+    }
+    if !model.routes.iter().any(|r| r.key == "$default") {
+        return Err("the model has no $default route that could shadow discovery".into());
+    }
+    for krate in &mut model.crates {
+        krate.routes.retain(|r| !well_known(&r.key));
+    }
+    Ok(())
+}
+
+/// Appends each resource's mount to its resource URL once more, everywhere the URL is rendered:
+/// in the environment and in every router crate's copy. The metadata URLs stay where the routes
+/// are, so clients still find the PRM and read the wrong `resource` in it.
+fn double_resources(model: &mut Model) -> Result<(), String> {
+    let mut changed = false;
+    for env in &mut model.environments {
+        for resource in &mut env.resources {
+            resource.resource_url.push_str(&resource.mount);
+            changed = true;
+        }
+    }
+    for env in model.crates.iter_mut().flat_map(|c| c.environments.iter_mut()) {
+        for resource in &mut env.resources {
+            resource.resource_url.push_str(&resource.mount);
+        }
+    }
+    if changed { Ok(()) } else { Err("the model has no OAuth resource to double".into()) }
+}
+
+/// Renders every output of the model, exactly as `build` would, without any check.
+pub fn render(model: &Model) -> Result<Vec<File>, RenderError> {
+    render::render_spec(model)
+}
+
+/// Serves the model as `specgen serve` would, without any check, until `SIGINT` or `SIGTERM`.
+/// `request.spec` is not read again; the model is served as given.
+pub fn serve(
+    model: Model,
+    request: &serve::Request,
+    listening: impl FnOnce(&str),
+) -> serve::Report {
+    serve::serve_model(model, request, listening, serve::Report::default())
+}
