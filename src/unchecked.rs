@@ -118,9 +118,33 @@ fn double_resources(model: &mut Model) -> Result<(), String> {
     if changed { Ok(()) } else { Err("the model has no OAuth resource to double".into()) }
 }
 
-/// Renders every output of the model, exactly as `build` would, without any check.
-pub fn render(model: &Model) -> Result<Vec<File>, RenderError> {
-    render::render_spec(model)
+/// The line of the router template that runs the router's own start-up check of its tables.
+const ROUTER_TABLE_CHECK: &str = "        config::check_tables()?;\n";
+
+/// Renders every output of the model as `build` would, without any check: specgen's
+/// guarantees are not run, and each router crate's own start-up check is taken out. That check
+/// is a second line of defence, which refuses a resource URL that is not the base path plus the
+/// mount; left in, the router would stop at start-up and no client would ever see the mistake.
+pub fn render(model: &Model) -> Result<Vec<File>, String> {
+    let mut files = render::render_spec(model).map_err(|e: RenderError| e.to_string())?;
+    for krate in &model.crates {
+        let dispatch = Path::new(&model.source.stem).join(&krate.name).join("src/dispatch.rs");
+        let file = files
+            .iter_mut()
+            .find(|f| f.path == dispatch)
+            .ok_or_else(|| format!("no {} was rendered", dispatch.display()))?;
+        let text = String::from_utf8(file.bytes.clone()).map_err(|e| e.to_string())?;
+        if text.matches(ROUTER_TABLE_CHECK).count() != 1 {
+            return Err(format!(
+                "{} no longer calls config::check_tables() once; update unchecked::render",
+                dispatch.display()
+            ));
+        }
+        let skipped = "        // The table check is skipped: rendered by specgen's unchecked entry point.\n\
+                       \x20       let _ = config::check_tables;\n";
+        file.bytes = text.replacen(ROUTER_TABLE_CHECK, skipped, 1).into_bytes();
+    }
+    Ok(files)
 }
 
 /// Serves the model as `specgen serve` would, without any check, until `SIGINT` or `SIGTERM`.

@@ -95,6 +95,16 @@ fn a_mistaken_router_crate_never_shares_the_correct_crates_name() {
 }
 
 #[test]
+fn only_the_unchecked_render_takes_out_the_routers_own_table_check() {
+    let call = "config::check_tables()?;";
+    let checked = run::compile(Path::new(SPEC));
+    let dispatch = checked.files.iter().find(|f| f.path.ends_with("src/dispatch.rs")).unwrap();
+    assert!(String::from_utf8_lossy(&dispatch.bytes).contains(call));
+    let unchecked = rendered(&with(SeedMistake::DoubledResource), "src/dispatch.rs");
+    assert!(!unchecked.contains(call), "{unchecked}");
+}
+
+#[test]
 fn a_copy_doubled_only_in_the_router_crate_is_caught_too() {
     let mut model = model();
     for env in model.crates.iter_mut().flat_map(|c| c.environments.iter_mut()) {

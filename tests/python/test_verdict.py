@@ -1,0 +1,173 @@
+"""The end-to-end verdict must fail every run that did not happen the way it expects.
+
+Each record below is written by hand in the shape the client drivers write: a correct run, a
+run on each mistake, and runs that fail for some other reason (no server, a server error, a
+client that reached the issuer). Every expectation passes only its own run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+
+import verdict
+
+MCP = "http://127.0.0.1:18787/mcp"
+ISSUER = "http://127.0.0.1:18788"
+PRM = "http://127.0.0.1:18787/.well-known/oauth-protected-resource/mcp"
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+
+
+def req(method: str, url: str, status: int | None, content_type: str | None = JSON) -> dict:
+    return {"method": method, "url": url, "status": status, "content_type": content_type}
+
+
+def record(ok: bool, requests: list[dict], error: str | None = None) -> dict:
+    return {
+        "client": "test",
+        "ok": ok,
+        "error": error,
+        "token": ok,
+        "tools": ["whoami"] if ok else [],
+        "requests": requests,
+    }
+
+
+CHALLENGE = req("POST", MCP, 401)
+
+# The gateway's access log when discovery reaches the router.
+ROUTED = (
+    "POST /mcp -> ANY /mcp (mcp) 401 application/json\n"
+    "GET /.well-known/oauth-protected-resource/mcp -> "
+    "ANY /.well-known/oauth-protected-resource/mcp (mcp) 200 application/json\n"
+)
+
+RUNS = {
+    "ok": (
+        record(
+            True,
+            [
+                CHALLENGE,
+                req("GET", PRM, 200),
+                req("GET", f"{ISSUER}/.well-known/oauth-authorization-server", 200),
+                req("POST", f"{ISSUER}/register", 201),
+                req("GET", f"{ISSUER}/authorize?x=1", 302, None),
+                req("POST", f"{ISSUER}/token", 200),
+                req("POST", MCP, 200),
+            ],
+        ),
+        ROUTED,
+        None,
+    ),
+    "shadowed-discovery": (
+        record(
+            False,
+            [
+                CHALLENGE,
+                req("GET", PRM, 200, HTML),
+                req(
+                    "GET",
+                    "http://127.0.0.1:18787/.well-known/oauth-authorization-server",
+                    200,
+                    HTML,
+                ),
+            ],
+            "SyntaxError: Unexpected token '<'",
+        ),
+        "POST /mcp -> ANY /mcp (mcp) 401 application/json\n"
+        "GET /.well-known/oauth-protected-resource/mcp -> $default (wiki) 200 " + HTML + "\n",
+        None,
+    ),
+    "doubled-resource": (
+        record(
+            False,
+            [
+                CHALLENGE,
+                req("GET", PRM, 200),
+                req("GET", f"{ISSUER}/.well-known/oauth-authorization-server", 200),
+            ],
+            "Error: Protected resource http://127.0.0.1:18787/mcp/mcp does not match expected",
+        ),
+        ROUTED,
+        f"{MCP}/mcp",
+    ),
+    # Failures for other reasons, which no expectation may take for its own.
+    "nothing-listening": (
+        record(False, [req("POST", MCP, None, None)], "TypeError: fetch failed"),
+        "",
+        None,
+    ),
+    "server-error": (
+        record(False, [req("POST", MCP, 500)], "MCPError: Server returned an error response"),
+        "POST /mcp -> ANY /mcp (mcp) 500 application/json\n",
+        None,
+    ),
+    "wrong-token-issuer": (
+        record(
+            False,
+            [
+                CHALLENGE,
+                req("GET", PRM, 200),
+                req("GET", f"{ISSUER}/.well-known/oauth-authorization-server", 200),
+                req("POST", f"{ISSUER}/register", 201),
+                req("GET", f"{ISSUER}/authorize?x=1", 302, None),
+                req("POST", f"{ISSUER}/token", 200),
+                req("POST", MCP, 401),
+            ],
+            "the resource server refused the token",
+        ),
+        "POST /mcp -> ANY /mcp (mcp) 401 application/json\n",
+        f"{MCP}/mcp",
+    ),
+}
+
+
+def judge(expect: str, run: str) -> int:
+    rec, log, prm_resource = RUNS[run]
+    return verdict.judge(
+        expect, rec, verdict.parse_access_log(log), MCP, ISSUER, "mcp", prm_resource
+    )
+
+
+@pytest.mark.parametrize("expect", verdict.EXPECTATIONS)
+@pytest.mark.parametrize("run", sorted(RUNS))
+def test_each_expectation_passes_only_its_own_run(expect: str, run: str) -> None:
+    failed = judge(expect, run)
+    if run == expect:
+        assert failed == 0
+    else:
+        assert failed > 0
+
+
+def test_a_mistake_run_with_the_correct_prm_is_not_a_doubled_resource() -> None:
+    rec, log, _ = RUNS["doubled-resource"]
+    failed = verdict.judge(
+        "doubled-resource", rec, verdict.parse_access_log(log), MCP, ISSUER, "mcp", MCP
+    )
+    assert failed == 1
+
+
+def test_html_from_the_router_itself_is_not_shadowing() -> None:
+    rec, _, _ = RUNS["shadowed-discovery"]
+    log = "GET /.well-known/oauth-protected-resource/mcp -> ANY /mcp/{proxy+} (mcp) 200 text/html\n"
+    failed = verdict.judge(
+        "shadowed-discovery", rec, verdict.parse_access_log(log), MCP, ISSUER, "mcp", None
+    )
+    assert failed == 1
+
+
+def test_the_access_log_is_read_as_serve_writes_it() -> None:
+    entries = verdict.parse_access_log(
+        "serving on http://127.0.0.1:18787\n"
+        "GET /a?b=c -> GET /a (wiki) 200 text/html; charset=utf-8\n"
+        "GET /nothing -> no route 404 application/json\n"
+    )
+    assert [(e.path, e.route, e.backend, e.status) for e in entries] == [
+        ("/a", "GET /a", "wiki", 200),
+        ("/nothing", None, None, 404),
+    ]
