@@ -18,7 +18,7 @@ pub mod http;
 pub mod runtime;
 
 use std::collections::BTreeMap;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -445,8 +445,10 @@ fn access_log(request: &http::Request, route: Option<&RouteModel>, answer: &Answ
         Some(route) => format!("{} ({})", route.key, route.backend),
         None => "no route".to_owned(),
     };
-    // The target comes from the network: escaped, so it cannot forge a second log line.
-    println!(
+    // The target comes from the network: escaped, so it cannot forge a second log line. A
+    // closed stdout must not stop the gateway, so a failed write is ignored.
+    let _ = writeln!(
+        io::stdout().lock(),
         "{} {} -> {taken} {} {}",
         request.method.escape_debug(),
         request.target.escape_debug(),

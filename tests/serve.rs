@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use specgen::engine;
@@ -84,6 +84,8 @@ const WITHOUT_DEFAULT: &str = "  - key: GET /Home
 struct Served {
     child: Child,
     url: String,
+    /// The rest of serve's stdout: its access log.
+    log: BufReader<ChildStdout>,
 }
 
 impl Served {
@@ -96,13 +98,21 @@ impl Served {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let mut log = BufReader::new(child.stdout.take().unwrap());
+        log.read_line(&mut line).unwrap();
         let url = line.trim().strip_prefix("serving on ").unwrap_or_else(|| {
             let _ = child.kill();
             let _ = child.wait();
             panic!("serve did not start: {line:?}")
         });
-        Served { url: url.to_owned(), child }
+        Served { url: url.to_owned(), child, log }
+    }
+
+    /// The next line of the access log.
+    fn logged(&mut self) -> String {
+        let mut line = String::new();
+        self.log.read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
     }
 
     /// Sends SIGTERM and waits at most 10 s for a clean exit.
@@ -271,4 +281,22 @@ fn only_local_environments_with_every_backend_played_are_served() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("nothing plays backend `wiki`"), "{stderr}");
+}
+
+#[test]
+fn the_access_log_names_the_route_and_backend_that_took_each_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(&spec(dir.path(), free_port(), WITH_DEFAULT), "local");
+    send("GET", &format!("{}/pets/7?x=1", served.url));
+    assert_eq!(served.logged(), "GET /pets/7?x=1 -> GET /pets/{id} (pets) 201 text/plain");
+    send("GET", &format!("{}/.well-known/oauth-protected-resource/mcp", served.url));
+    assert_eq!(
+        served.logged(),
+        "GET /.well-known/oauth-protected-resource/mcp -> \
+         ANY /.well-known/oauth-protected-resource/mcp (mcp) 418 application/json"
+    );
+    send("GET", &format!("{}/Home", served.url));
+    let line = served.logged();
+    assert!(line.starts_with("GET /Home -> $default (wiki) 200 text/html"), "{line}");
+    assert_eq!(served.stop(), Some(0));
 }
