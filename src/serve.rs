@@ -19,8 +19,8 @@ pub mod runtime;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
@@ -41,7 +41,7 @@ pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// Connections served at once; more are answered `503` and closed.
 pub const MAX_CONNECTIONS: usize = 64;
 
-/// How long a client may take to send its request, and to read the answer.
+/// How long a client may take to send its whole request, and again to read the whole answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// API Gateway's integration timeout, the most a function's own timeout can give it.
@@ -128,6 +128,8 @@ struct Shared {
     keys: Vec<RouteKey>,
     players: BTreeMap<String, Player>,
     port: u16,
+    /// The origin's host, the event's `domainName`.
+    host: String,
     connections: AtomicUsize,
     requests: AtomicU64,
 }
@@ -154,13 +156,36 @@ impl Gateway {
                  http://127.0.0.1:PORT, so the URLs the spec derives are the ones served",
             ));
         }
-        let port = match url::parse(&env_model.origin) {
-            Ok(parsed) => parsed.port.unwrap_or(80),
+        let origin = match url::parse(&env_model.origin) {
+            Ok(parsed) => parsed,
             Err(problem) => return Err(usage(problem.message, &problem.help)),
+        };
+        let port = origin.port.unwrap_or(80);
+        // The gateway listens on the very address the origin names, so the URLs the model
+        // derived are the ones that reach it. `localhost` names two addresses (127.0.0.1 and
+        // ::1), and clients pick either, so it is refused rather than half served.
+        let ip: IpAddr = match origin.host.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) if IpAddr::is_loopback(&ip) => ip,
+            _ => {
+                return Err(usage(
+                    format!(
+                        "environment `{}` has the origin `{}`, which does not name one loopback address",
+                        env_model.name, env_model.origin
+                    ),
+                    "serve listens on the origin's own address: write http://127.0.0.1:PORT \
+                     (or another address in 127.0.0.0/8, or http://[::1]:PORT)",
+                ));
+            }
         };
 
         let mut binaries: BTreeMap<&str, &PathBuf> = BTreeMap::new();
         for (name, binary) in &request.backends {
+            if binaries.contains_key(name.as_str()) {
+                return Err(usage(
+                    format!("--backend names `{name}` twice"),
+                    "give each backend one binary",
+                ));
+            }
             if !model.backends.iter().any(|b| &b.name == name) {
                 return Err(usage(
                     format!("--backend names `{name}`, which is not a backend of the spec"),
@@ -174,6 +199,22 @@ impl Gateway {
                     "build the backend's binary first, e.g. `cargo build --example mcp_server` \
                      in the generated router crate"
                         .into(),
+                ));
+            }
+            let backend = model.backends.iter().find(|b| &b.name == name);
+            if backend.is_some_and(|b| b.router) && !built_from(binary, &model.source.digest) {
+                return Err(usage(
+                    format!(
+                        "--backend {name}: `{}` was not built from this version of {}",
+                        binary.display(),
+                        model.source.file
+                    ),
+                    &format!(
+                        "a router binary carries the SHA-256 of its spec ({}); run `specgen \
+                         build` and rebuild the binary, or the URLs it advertises may not be \
+                         the ones served",
+                        model.source.digest
+                    ),
                 ));
             }
             binaries.insert(name, binary);
@@ -214,11 +255,12 @@ impl Gateway {
             }
         }
 
-        let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+        let address = SocketAddr::new(ip, port);
+        let listener = TcpListener::bind(address).map_err(|e| {
             let message = if e.kind() == io::ErrorKind::AddrInUse {
-                format!("port {port} on 127.0.0.1 is busy: another process listens there")
+                format!("port {port} on {ip} is busy: another process listens there")
             } else {
-                format!("cannot listen on 127.0.0.1:{port}: {e}")
+                format!("cannot listen on {address}: {e}")
             };
             let help = format!(
                 "stop that process, or change the origin of environment `{}` in the spec",
@@ -259,6 +301,7 @@ impl Gateway {
             keys,
             players,
             port,
+            host: origin.host.clone(),
             connections: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
         };
@@ -267,7 +310,7 @@ impl Gateway {
 
     /// The gateway's URL, the environment's origin.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.shared.port)
+        self.shared.model.environments[self.shared.env].origin.clone()
     }
 
     /// Accepts connections until [`STOP`] is set, then stops every function by its process id.
@@ -308,25 +351,30 @@ impl Gateway {
 /// Reads one request, answers it, and closes the connection.
 fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
-    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
+    let mut reader = BufReader::new(http::Deadline::new(stream.try_clone()?, CLIENT_TIMEOUT));
     let (answer, head) = match http::read_request(&mut reader, MAX_BODY_BYTES) {
         Ok(request) => {
             let (answer, route) = shared.answer(&request, peer);
-            access_log(&request, route, &answer);
+            access_log(&request.method, &request.target, route, &answer);
             (answer, request.method == "HEAD")
         }
-        Err(http::ReadError::TooLarge(413, _)) => {
-            (Answer::gateway(413, "Request Entity Too Large"), false)
+        Err(refused) => {
+            let answer = match refused {
+                http::ReadError::TooLarge(413, _) => {
+                    Answer::gateway(413, "Request Entity Too Large")
+                }
+                http::ReadError::TooLarge(status, _) => {
+                    Answer::gateway(status, "Request Header Fields Too Large")
+                }
+                http::ReadError::Malformed(_) => Answer::gateway(400, "Bad Request"),
+                http::ReadError::Closed | http::ReadError::Io(_) => return Ok(()),
+            };
+            // The request could not be read, so its method and target are unknown.
+            access_log("-", "-", None, &answer);
+            (answer, false)
         }
-        Err(http::ReadError::TooLarge(status, _)) => {
-            (Answer::gateway(status, "Request Header Fields Too Large"), false)
-        }
-        Err(http::ReadError::Malformed(_)) => (Answer::gateway(400, "Bad Request"), false),
-        Err(http::ReadError::Closed) | Err(http::ReadError::Io(_)) => return Ok(()),
     };
+    let mut writer = http::Deadline::new(stream, CLIENT_TIMEOUT);
     http::write_response(&mut writer, answer.status, &answer.headers, &answer.body, head, true)
 }
 
@@ -383,7 +431,7 @@ impl Shared {
                         let context = event::Context {
                             account_id: "000000000000",
                             api_id: "local",
-                            domain_name: "127.0.0.1",
+                            domain_name: &self.host,
                             stage: &env.stage,
                             request_id: &request_id,
                             time_epoch_ms: now_ms,
@@ -432,10 +480,16 @@ impl Shared {
     }
 }
 
+/// Whether the binary holds `digest`, which a generated router keeps as its spec's SHA-256.
+fn built_from(binary: &Path, digest: &str) -> bool {
+    let Ok(bytes) = std::fs::read(binary) else { return false };
+    bytes.windows(digest.len()).any(|window| window == digest.as_bytes())
+}
+
 /// One line on stdout per request: what was asked, the route that took it and its backend, and
 /// what was answered. A test reads it to tell which backend answered a request, and a person
 /// running `serve` sees, for example, a discovery request that fell through to `$default`.
-fn access_log(request: &http::Request, route: Option<&RouteModel>, answer: &Answer) {
+fn access_log(method: &str, target: &str, route: Option<&RouteModel>, answer: &Answer) {
     let content_type = answer
         .headers
         .iter()
@@ -445,15 +499,16 @@ fn access_log(request: &http::Request, route: Option<&RouteModel>, answer: &Answ
         Some(route) => format!("{} ({})", route.key, route.backend),
         None => "no route".to_owned(),
     };
-    // The target comes from the network: escaped, so it cannot forge a second log line. A
-    // closed stdout must not stop the gateway, so a failed write is ignored.
+    // The method and target come from the network, and the content type from a function or
+    // the spec: escaped, so none can forge a second line, and the content type is quoted last,
+    // so nothing in it reads as the route or the status. A closed stdout must not stop the
+    // gateway, so a failed write is ignored.
     let _ = writeln!(
         io::stdout().lock(),
-        "{} {} -> {taken} {} {}",
-        request.method.escape_debug(),
-        request.target.escape_debug(),
+        "{} {} -> {taken} {} {content_type:?}",
+        method.escape_debug(),
+        target.escape_debug(),
         answer.status,
-        content_type.escape_debug()
     );
 }
 

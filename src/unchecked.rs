@@ -103,6 +103,18 @@ fn shadow_discovery(model: &mut Model) -> Result<(), String> {
 /// in the environment and in every router crate's copy. The metadata URLs stay where the routes
 /// are, so clients still find the PRM and read the wrong `resource` in it.
 fn double_resources(model: &mut Model) -> Result<(), String> {
+    // A framework backend derives its resource URL from its own variables at run time, so
+    // doubling the model's copy would change a table, not the deployment.
+    let routed_by_specgen = |backend: &str| model.crates.iter().any(|c| c.backend == backend);
+    if let Some(oauth) = &model.oauth
+        && let Some(r) = oauth.resources.iter().find(|r| !routed_by_specgen(&r.backend))
+    {
+        return Err(format!(
+            "resource `{}` is served by backend `{}`, which is not a generated router: its \
+             framework computes the URL, so doubling the model's copy would change nothing served",
+            r.mount, r.backend
+        ));
+    }
     let mut changed = false;
     for env in &mut model.environments {
         for resource in &mut env.resources {

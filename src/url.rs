@@ -23,8 +23,12 @@ impl ParsedUrl {
         }
     }
 
+    /// True for `localhost`, `[::1]` and an IPv4 literal in 127.0.0.0/8. A name that only
+    /// starts with `127.`, such as `127.example.com`, is a DNS name like any other and may
+    /// resolve anywhere, so it is not loopback.
     pub fn is_loopback(&self) -> bool {
-        matches!(self.host.as_str(), "localhost" | "[::1]") || self.host.starts_with("127.")
+        matches!(self.host.as_str(), "localhost" | "[::1]")
+            || self.host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -222,5 +226,17 @@ mod tests {
         let url = parse("https://h:443").unwrap();
         assert!(check_origin(&url, "https://h:443").is_err());
         assert!(parse("http://127.0.0.1:8787").unwrap().is_loopback());
+        assert!(parse("http://127.1.2.3:8787").unwrap().is_loopback());
+        assert!(parse("http://[::1]:8787").unwrap().is_loopback());
+        assert!(parse("http://localhost:8787").unwrap().is_loopback());
+        for remote in [
+            "http://127.evil.example:8787",
+            "http://127.0.0.1.nip.io:8787",
+            "http://127.0.0.256:8787",
+            "http://128.0.0.1:8787",
+            "http://localhost.example:8787",
+        ] {
+            assert!(!parse(remote).is_ok_and(|u| u.is_loopback()), "{remote}");
+        }
     }
 }

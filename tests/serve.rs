@@ -3,7 +3,7 @@
 //! lands where `engine::select` says. Each test stops the gateway it started by its process id
 //! and waits for it, within a bounded time.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -288,15 +288,67 @@ fn the_access_log_names_the_route_and_backend_that_took_each_request() {
     let dir = tempfile::tempdir().unwrap();
     let mut served = Served::start(&spec(dir.path(), free_port(), WITH_DEFAULT), "local");
     send("GET", &format!("{}/pets/7?x=1", served.url));
-    assert_eq!(served.logged(), "GET /pets/7?x=1 -> GET /pets/{id} (pets) 201 text/plain");
+    assert_eq!(served.logged(), "GET /pets/7?x=1 -> GET /pets/{id} (pets) 201 \"text/plain\"");
     send("GET", &format!("{}/.well-known/oauth-protected-resource/mcp", served.url));
     assert_eq!(
         served.logged(),
         "GET /.well-known/oauth-protected-resource/mcp -> \
-         ANY /.well-known/oauth-protected-resource/mcp (mcp) 418 application/json"
+         ANY /.well-known/oauth-protected-resource/mcp (mcp) 418 \"application/json\""
     );
     send("GET", &format!("{}/Home", served.url));
     let line = served.logged();
-    assert!(line.starts_with("GET /Home -> $default (wiki) 200 text/html"), "{line}");
+    assert!(line.starts_with("GET /Home -> $default (wiki) 200 \"text/html"), "{line}");
+    // A request that cannot be read is logged too, without a method or target to show.
+    let address = served.url.trim_start_matches("http://").to_owned();
+    let mut raw = std::net::TcpStream::connect(address).unwrap();
+    raw.write_all(b"G(ET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(served.logged(), "- - -> no route 400 \"application/json\"");
     assert_eq!(served.stop(), Some(0));
+}
+
+#[test]
+fn the_gateway_listens_on_the_origins_own_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = spec(dir.path(), port, WITH_DEFAULT);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("http://127.0.0.1:", "http://127.0.0.2:")).unwrap();
+    let served = Served::start(&path, "local");
+    assert_eq!(served.url, format!("http://127.0.0.2:{port}"));
+    let (status, _, body) = send("GET", &format!("{}/Home", served.url));
+    assert_eq!((status, body.as_str()), (200, "<h1>wiki</h1>"));
+    // Nothing listens on 127.0.0.1 instead.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert_eq!(served.stop(), Some(0));
+}
+
+#[test]
+fn a_localhost_origin_is_refused_as_ambiguous() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = spec(dir.path(), free_port(), WITH_DEFAULT);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("http://127.0.0.1:", "http://localhost:")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_specgen"))
+        .args(["serve", path.to_str().unwrap(), "--env", "local"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not name one loopback address"), "{stderr}");
+}
+
+#[test]
+fn a_backend_given_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = spec(dir.path(), free_port(), WITH_DEFAULT);
+    let output = Command::new(env!("CARGO_BIN_EXE_specgen"))
+        .args(["serve", path.to_str().unwrap(), "--env", "local"])
+        .args(["--backend", "pets=/bin/true", "--backend", "pets=/bin/false"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("names `pets` twice"));
 }

@@ -130,6 +130,13 @@ fn a_mistake_that_would_change_nothing_is_refused() {
 }
 
 #[test]
+fn a_resource_served_by_a_framework_is_not_doubled_in_name_only() {
+    let mut model = unchecked::resolve(Path::new("specs/wikibot-fastmcp.yaml")).unwrap();
+    let refused = unchecked::apply(&mut model, SeedMistake::DoubledResource).unwrap_err();
+    assert!(refused.contains("not a generated router"), "{refused}");
+}
+
+#[test]
 fn only_a_spec_that_passes_every_check_is_taken() {
     let diagnostics = unchecked::resolve(Path::new("tests/fixtures/invalid/discovery-off.yaml"))
         .expect_err("an invalid spec is refused");

@@ -46,8 +46,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Renders every output of one spec, under `<stem>/`.
-pub fn render_spec(model: &Model) -> Result<Vec<File>, RenderError> {
+/// Renders every output of one spec, under `<stem>/`. Crate-private: outside the crate, only
+/// [`crate::run::compile`] renders, after the guarantees passed, and the test-only `unchecked`
+/// feature renders without them.
+pub(crate) fn render_spec(model: &Model) -> Result<Vec<File>, RenderError> {
     let env = environment();
     let context =
         minijinja::context! { spec => minijinja::Value::from(minijinja::value::Serde(model)) };

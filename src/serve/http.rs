@@ -3,6 +3,8 @@
 //! writing of one response.
 
 use std::io::{self, BufRead, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 /// The largest request line or header line read.
 const MAX_LINE: usize = 8 * 1024;
@@ -73,7 +75,7 @@ pub fn read_request(reader: &mut impl BufRead, max_body: usize) -> Result<Reques
     else {
         return Err(ReadError::Malformed("bad request line"));
     };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || method.is_empty() {
+    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || !is_token(method) {
         return Err(ReadError::Malformed("bad request line"));
     }
 
@@ -103,9 +105,23 @@ pub fn read_request(reader: &mut impl BufRead, max_body: usize) -> Result<Reques
     let chunked = request
         .header("transfer-encoding")
         .is_some_and(|te| te.to_ascii_lowercase().split(',').any(|c| c.trim() == "chunked"));
+    // Framing that two readers could take two ways is refused (RFC 9112, section 6.3).
+    let lengths: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(str::trim)
+        .collect();
+    if lengths.windows(2).any(|pair| pair[0] != pair[1]) {
+        return Err(ReadError::Malformed("conflicting content-length"));
+    }
+    if chunked && !lengths.is_empty() {
+        return Err(ReadError::Malformed("both transfer-encoding and content-length"));
+    }
     if chunked {
         request.body = read_chunked(reader, max_body)?;
-    } else if let Some(length) = request.header("content-length") {
+    } else if let Some(length) = lengths.first() {
         let length: usize =
             length.parse().map_err(|_| ReadError::Malformed("bad content-length"))?;
         if length > max_body {
@@ -115,6 +131,52 @@ pub fn read_request(reader: &mut impl BufRead, max_body: usize) -> Result<Reques
         reader.read_exact(&mut request.body)?;
     }
     Ok(request)
+}
+
+/// Whether `text` is an HTTP token (RFC 9110, section 5.6.2), as a method must be.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A stream that must move everything asked of it before a fixed instant. A socket's timeout
+/// bounds one read or write only, so a client sending or reading a byte every few seconds could
+/// hold a connection for hours; this bounds the whole request, or the whole answer.
+pub struct Deadline<S> {
+    stream: S,
+    until: Instant,
+}
+
+impl Deadline<TcpStream> {
+    pub fn new(stream: TcpStream, within: Duration) -> Self {
+        Deadline { stream, until: Instant::now() + within }
+    }
+}
+
+impl Read for Deadline<TcpStream> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the request took too long"));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+impl Write for Deadline<TcpStream> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the answer took too long"));
+        }
+        self.stream.set_write_timeout(Some(left))?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
 }
 
 /// One line without its line ending, charged to `budget`; `None` at the end of the stream.
@@ -257,5 +319,47 @@ mod tests {
         assert!(matches!(read(long.as_bytes()), Err(ReadError::TooLarge(431, _))));
         assert!(matches!(read(b"GET http://x/ HTTP/1.1\r\n\r\n"), Err(ReadError::Malformed(_))));
         assert!(matches!(read(b""), Err(ReadError::Closed)));
+    }
+
+    #[test]
+    fn ambiguous_framing_and_methods_that_are_not_tokens_are_refused() {
+        for bad in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\nab",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n0\r\n\r\n",
+            "G\u{a0}ET / HTTP/1.1\r\n\r\n".as_bytes(),
+            b"G(ET / HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(matches!(read(bad), Err(ReadError::Malformed(_))), "{bad:?}");
+        }
+        // The same length twice is one length.
+        let twice = read(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab");
+        assert_eq!(twice.unwrap().body, b"ab");
+    }
+
+    #[test]
+    fn a_request_sent_slowly_is_cut_off_at_the_deadline() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let sender = std::thread::spawn(move || {
+            let mut client = TcpStream::connect(address).unwrap();
+            // One byte every 100 ms: each read is quick, the whole request is not.
+            for byte in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa" {
+                if client.write_all(&[*byte]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let started = Instant::now();
+        let mut reader = io::BufReader::new(Deadline::new(stream, Duration::from_millis(500)));
+        let result = read_request(&mut reader, 16);
+        assert!(matches!(result, Err(ReadError::Io(ref e)) if e.kind() == io::ErrorKind::TimedOut
+            || e.kind() == io::ErrorKind::WouldBlock));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(reader);
+        sender.join().unwrap();
     }
 }

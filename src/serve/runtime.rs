@@ -13,7 +13,7 @@ use std::io::{self, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -28,6 +28,13 @@ const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 
 /// Connections the runtime API serves at once; a runtime client needs one or two.
 const MAX_CONNECTIONS: usize = 16;
+
+/// How long a function may take to start before its first poll: Lambda's own limit on the init
+/// phase.
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a waiting long poll checks that its client is still there.
+const POLL_CHECK: Duration = Duration::from_millis(500);
 
 /// How one invocation ended.
 #[derive(Debug)]
@@ -62,6 +69,8 @@ struct Invocation {
 
 #[derive(Default)]
 struct Shared {
+    /// Set by the function's first long poll: its start-up is over.
+    polled: AtomicBool,
     queue: Mutex<VecDeque<Invocation>>,
     arrived: Condvar,
     pending: Mutex<HashMap<String, Sender<Outcome>>>,
@@ -75,11 +84,16 @@ pub struct Runtime {
     arn: String,
     timeout: Duration,
     child: Mutex<Child>,
+    /// Set once the process was reaped by [`Runtime::stop`].
+    reaped: AtomicBool,
     shared: Arc<Shared>,
 }
 
 impl Runtime {
-    /// Binds the runtime API on a free loopback port and starts the function's process.
+    /// Binds the runtime API on a free loopback port, starts the function's process and waits
+    /// for its first poll. A function that exits, reports an init error or does not poll within
+    /// Lambda's init timeout is stopped and refused, so serve never announces a gateway whose
+    /// function cannot answer.
     pub fn start(function: &Function) -> io::Result<Runtime> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let address = listener.local_addr()?;
@@ -107,21 +121,61 @@ impl Runtime {
             .env("_HANDLER", "bootstrap")
             .envs(function.variables.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
+            // The function's own output goes to stderr: serve's stdout is its access log, and
+            // a function (Lambda code logs to stdout) must not be able to write lines into it.
+            .stdout(stderr_for_child()?)
             .stderr(Stdio::inherit());
         stop_with_parent(&mut command);
+        // Its own process group, so stopping it also stops what it started.
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
         let child = command.spawn().map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start {}: {e}", function.binary.display()))
         })?;
         tracing::debug!(function = function.name, pid = child.id(), %address, "function started");
 
-        Ok(Runtime {
+        let runtime = Runtime {
             name: function.name.to_owned(),
             arn,
             timeout: function.timeout,
             child: Mutex::new(child),
+            reaped: AtomicBool::new(false),
             shared,
-        })
+        };
+        runtime.wait_for_first_poll(function.binary)?;
+        Ok(runtime)
+    }
+
+    fn wait_for_first_poll(&self, binary: &Path) -> io::Result<()> {
+        let started = Instant::now();
+        let refuse = |why: String| {
+            self.stop();
+            Err(io::Error::other(format!("{}: {why}", binary.display())))
+        };
+        while !self.shared.polled.load(Ordering::SeqCst) {
+            if let Some(error) =
+                self.shared.init_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+            {
+                return refuse(format!(
+                    "the function reported an init error: {}",
+                    String::from_utf8_lossy(&error)
+                ));
+            }
+            if let Some(status) = self.exited() {
+                return refuse(format!("the function exited during start-up ({status})"));
+            }
+            if started.elapsed() > INIT_TIMEOUT {
+                return refuse(format!(
+                    "the function did not poll the Runtime API within {} s",
+                    INIT_TIMEOUT.as_secs()
+                ));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        tracing::debug!(function = %self.name, ms = started.elapsed().as_millis() as u64, "function ready");
+        Ok(())
     }
 
     /// Invokes the function with `event` and waits for its outcome, at most the function's
@@ -158,8 +212,7 @@ impl Runtime {
             {
                 return Outcome::Error(error);
             }
-            let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Some(status) = self.exited() {
                 return Outcome::Exited(format!("function `{}` exited: {status}", self.name));
             }
         }
@@ -170,12 +223,43 @@ impl Runtime {
         &self.arn
     }
 
-    /// Stops the function's process by its id and reaps it.
+    /// How the function's process ended, if it has, without reaping it: until [`Self::stop`]
+    /// reaps it, its process id, and so its process group's id, cannot be reused, and stopping
+    /// the group cannot reach anyone else's processes.
+    fn exited(&self) -> Option<String> {
+        let child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        if self.reaped.load(Ordering::SeqCst) {
+            return Some("stopped".into());
+        }
+        let pid = libc::id_t::try_from(child.id()).ok()?;
+        // SAFETY: waitid writes only into `info`; WNOWAIT leaves the child to be reaped later.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        if unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) } != 0 {
+            return None;
+        }
+        // SAFETY: after a successful waitid, si_pid is 0 when the child has not changed state,
+        // and si_status holds the exit code or the signal otherwise.
+        let (exited_pid, status, code) = unsafe { (info.si_pid(), info.si_status(), info.si_code) };
+        match (exited_pid, code) {
+            (0, _) => None,
+            (_, libc::CLD_EXITED) => Some(format!("exit status: {status}")),
+            _ => Some(format!("killed by signal {status}")),
+        }
+    }
+
+    /// Stops the function's process group by its id, then reaps the process. Only the first
+    /// call signals: after the reaping, the id may belong to someone else.
     pub fn stop(&self) {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        if let Ok(None) = child.try_wait() {
-            tracing::debug!(function = %self.name, pid = child.id(), "stopping function");
-            let _ = child.kill();
+        if self.reaped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::debug!(function = %self.name, pid = child.id(), "stopping function");
+        if let Ok(group) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: kill signals the process group this gateway started; its id is the
+            // child's pid (process_group(0) at spawn), which is not reaped yet, so still ours.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
         }
         let _ = child.wait();
     }
@@ -205,6 +289,12 @@ fn stop_with_parent(command: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 fn stop_with_parent(_: &mut Command) {}
+
+/// A handle on serve's own stderr for a child's stdout.
+fn stderr_for_child() -> io::Result<Stdio> {
+    use std::os::fd::AsFd;
+    Ok(Stdio::from(io::stderr().as_fd().try_clone_to_owned()?))
+}
 
 fn epoch_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -240,13 +330,18 @@ fn serve_connection(stream: TcpStream, shared: &Shared, arn: &str) -> io::Result
             Err(_) => return Ok(()),
         };
         let close = request.wants_close();
-        let (status, headers, body) = answer(&request, shared, arn);
+        let Some((status, headers, body)) = answer(&request, shared, arn, &writer) else {
+            return Ok(());
+        };
         http::write_response(&mut writer, status, &headers, &body, false, close)?;
         if close {
             return Ok(());
         }
     }
 }
+
+/// A runtime API answer: status, headers and body.
+type Reply = (u16, Vec<(String, String)>, Vec<u8>);
 
 fn json() -> Vec<(String, String)> {
     vec![("content-type".into(), "application/json".into())]
@@ -256,20 +351,23 @@ fn error_body(kind: &str, message: &str) -> Vec<u8> {
     serde_json::json!({ "errorMessage": message, "errorType": kind }).to_string().into_bytes()
 }
 
+/// The answer to one runtime API request; `None` when a long poll's client went away.
 fn answer(
     request: &http::Request,
     shared: &Shared,
     arn: &str,
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    client: &TcpStream,
+) -> Option<Reply> {
     let accepted = (202, json(), br#"{"status":"OK"}"#.to_vec());
     let path = request.target.split('?').next().unwrap_or("");
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return (404, json(), error_body("NotFound", "not a runtime API path"));
+        return Some((404, json(), error_body("NotFound", "not a runtime API path")));
     };
 
-    match (request.method.as_str(), rest) {
+    Some(match (request.method.as_str(), rest) {
         ("GET", "/invocation/next") => {
-            let invocation = next(shared);
+            shared.polled.store(true, Ordering::SeqCst);
+            let invocation = next(shared, client)?;
             let mut headers = json();
             headers.push(("lambda-runtime-aws-request-id".into(), invocation.id.clone()));
             headers.push(("lambda-runtime-deadline-ms".into(), invocation.deadline_ms.to_string()));
@@ -295,35 +393,55 @@ fn answer(
             let Some((id, kind)) =
                 rest.strip_prefix("/invocation/").and_then(|r| r.rsplit_once('/'))
             else {
-                return (404, json(), error_body("NotFound", "not a runtime API path"));
+                return Some((404, json(), error_body("NotFound", "not a runtime API path")));
             };
             let reply = shared.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
             let Some(reply) = reply else {
-                return (
+                return Some((
                     400,
                     json(),
                     error_body("InvalidRequestID", "unknown or finished request id"),
-                );
+                ));
             };
             let outcome = match kind {
                 "response" => Outcome::Response(request.body.clone()),
                 "error" => Outcome::Error(request.body.clone()),
-                _ => return (404, json(), error_body("NotFound", "not a runtime API path")),
+                _ => return Some((404, json(), error_body("NotFound", "not a runtime API path"))),
             };
             let _ = reply.send(outcome);
             accepted
         }
         _ => (405, json(), error_body("MethodNotAllowed", "method not allowed")),
-    }
+    })
 }
 
-/// The next invocation, waiting as long as it takes: the runtime's long poll.
-fn next(shared: &Shared) -> Invocation {
+/// The next invocation, waiting as long as it takes: the runtime's long poll. Returns `None`
+/// when the client closed its connection while waiting, so the next invocation goes to a poll
+/// that can still take it instead of to a socket nobody reads.
+fn next(shared: &Shared, client: &TcpStream) -> Option<Invocation> {
     let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         if let Some(invocation) = queue.pop_front() {
-            return invocation;
+            return Some(invocation);
         }
-        queue = shared.arrived.wait(queue).unwrap_or_else(|e| e.into_inner());
+        queue = shared.arrived.wait_timeout(queue, POLL_CHECK).unwrap_or_else(|e| e.into_inner()).0;
+        if queue.is_empty() && client_gone(client) {
+            return None;
+        }
     }
+}
+
+/// Whether the peer closed the connection: a read would see the end of the stream (or fail)
+/// instead of blocking.
+fn client_gone(client: &TcpStream) -> bool {
+    if client.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let gone = match client.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    gone || client.set_nonblocking(false).is_err()
 }

@@ -25,9 +25,12 @@ from dataclasses import dataclass
 
 EXPECTATIONS = ("ok", "shadowed-discovery", "doubled-resource")
 
+# `serve` writes `METHOD TARGET -> KEY (BACKEND) STATUS "CONTENT-TYPE"`, or `no route` for the
+# route, with the content type quoted and escaped last so that nothing in it reads as a field.
 ACCESS_LINE = re.compile(
     r"^(?P<method>\S+) (?P<target>\S+) -> "
-    r"(?:(?P<key>.+) \((?P<backend>[^()]+)\)|no route) (?P<status>\d{3}) (?P<content_type>.*)$"
+    r"(?:(?P<key>.+) \((?P<backend>[^()]+)\)|no route) (?P<status>\d{3}) "
+    r'"(?P<content_type>(?:[^"\\]|\\.)*)"$'
 )
 
 
@@ -236,8 +239,10 @@ def fetch_prm_resource(mcp_url: str) -> str | None:
     url = path_inserted_prm(mcp_url)
     if urllib.parse.urlsplit(url).hostname != "127.0.0.1":
         raise ValueError(f"{url} is not on 127.0.0.1")
+    # No proxy: the answer must come from the deployment on this machine, and nothing may leave it.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with opener.open(url, timeout=5) as response:
             return json.load(response).get("resource")
     except (OSError, ValueError):
         return None
@@ -253,8 +258,8 @@ def main() -> int:
     parser.add_argument("--discovery-backend", required=True)
     try:
         args = parser.parse_args()
-    except SystemExit:
-        return 64
+    except SystemExit as exit:
+        return 0 if exit.code == 0 else 64
     with open(args.record, encoding="utf-8") as file:
         record = json.load(file)
     with open(args.access_log, encoding="utf-8") as file:

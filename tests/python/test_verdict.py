@@ -42,9 +42,9 @@ CHALLENGE = req("POST", MCP, 401)
 
 # The gateway's access log when discovery reaches the router.
 ROUTED = (
-    "POST /mcp -> ANY /mcp (mcp) 401 application/json\n"
+    'POST /mcp -> ANY /mcp (mcp) 401 "application/json"\n'
     "GET /.well-known/oauth-protected-resource/mcp -> "
-    "ANY /.well-known/oauth-protected-resource/mcp (mcp) 200 application/json\n"
+    'ANY /.well-known/oauth-protected-resource/mcp (mcp) 200 "application/json"\n'
 )
 
 RUNS = {
@@ -79,8 +79,10 @@ RUNS = {
             ],
             "SyntaxError: Unexpected token '<'",
         ),
-        "POST /mcp -> ANY /mcp (mcp) 401 application/json\n"
-        "GET /.well-known/oauth-protected-resource/mcp -> $default (wiki) 200 " + HTML + "\n",
+        (
+            'POST /mcp -> ANY /mcp (mcp) 401 "application/json"\n'
+            f'GET /.well-known/oauth-protected-resource/mcp -> $default (wiki) 200 "{HTML}"\n'
+        ),
         None,
     ),
     "doubled-resource": (
@@ -104,7 +106,7 @@ RUNS = {
     ),
     "server-error": (
         record(False, [req("POST", MCP, 500)], "MCPError: Server returned an error response"),
-        "POST /mcp -> ANY /mcp (mcp) 500 application/json\n",
+        'POST /mcp -> ANY /mcp (mcp) 500 "application/json"\n',
         None,
     ),
     "wrong-token-issuer": (
@@ -121,7 +123,7 @@ RUNS = {
             ],
             "the resource server refused the token",
         ),
-        "POST /mcp -> ANY /mcp (mcp) 401 application/json\n",
+        'POST /mcp -> ANY /mcp (mcp) 401 "application/json"\n',
         f"{MCP}/mcp",
     ),
 }
@@ -154,7 +156,9 @@ def test_a_mistake_run_with_the_correct_prm_is_not_a_doubled_resource() -> None:
 
 def test_html_from_the_router_itself_is_not_shadowing() -> None:
     rec, _, _ = RUNS["shadowed-discovery"]
-    log = "GET /.well-known/oauth-protected-resource/mcp -> ANY /mcp/{proxy+} (mcp) 200 text/html\n"
+    log = (
+        'GET /.well-known/oauth-protected-resource/mcp -> ANY /mcp/{proxy+} (mcp) 200 "text/html"\n'
+    )
     failed = verdict.judge(
         "shadowed-discovery", rec, verdict.parse_access_log(log), MCP, ISSUER, "mcp", None
     )
@@ -164,10 +168,24 @@ def test_html_from_the_router_itself_is_not_shadowing() -> None:
 def test_the_access_log_is_read_as_serve_writes_it() -> None:
     entries = verdict.parse_access_log(
         "serving on http://127.0.0.1:18787\n"
-        "GET /a?b=c -> GET /a (wiki) 200 text/html; charset=utf-8\n"
-        "GET /nothing -> no route 404 application/json\n"
+        'GET /a?b=c -> GET /a (wiki) 200 "text/html; charset=utf-8"\n'
+        'GET /nothing -> no route 404 "application/json"\n'
+        '- - -> no route 400 "application/json"\n'
     )
     assert [(e.path, e.route, e.backend, e.status) for e in entries] == [
         ("/a", "GET /a", "wiki", 200),
         ("/nothing", None, None, 404),
+        ("-", None, None, 400),
     ]
+
+
+def test_a_content_type_cannot_pass_for_another_backend() -> None:
+    # A stand-in's content type holds what looks like a route and a status; quoted, it stays
+    # the content type of the backend that really answered.
+    line = 'GET /x -> $default (wiki) 200 "text/html (mcp) 200 application/json"\n'
+    [entry] = verdict.parse_access_log(line)
+    assert (entry.route, entry.backend) == ("$default", "wiki")
+    assert not verdict.is_json(entry.content_type)
+    forged = 'GET /x -> $default (wiki) 200 "x\\" (mcp) 200 \\"application/json"\n'
+    [entry] = verdict.parse_access_log(forged)
+    assert entry.backend == "wiki"

@@ -107,6 +107,12 @@ impl<S> RouterBuilder<S> {
         let mut scopes: Vec<&str> = spec::SCOPES.to_vec();
         scopes.extend(spec::REQUIRED_SCOPES.iter().filter(|s| !spec::SCOPES.contains(s)));
 
+        tracing::info!(
+            spec = spec::SOURCE,
+            spec_sha256 = spec::SPEC_SHA256,
+            environment = environment.name,
+            "router configured"
+        );
         let shared =
             Shared { environment, authorization_server, challenge_scope: scopes.join(" ") };
         Ok(Router { shared: Arc::new(shared), handler: self.handler })

@@ -13,6 +13,10 @@ use crate::model::{Arm, Environment, EnvironmentResource, Resource, Route};
 /// The spec file this crate was generated from, relative to the specgen project.
 pub const SOURCE: &str = "specs/wikibot.yaml";
 
+/// The SHA-256 of that spec's bytes. The router logs it at start-up, which also keeps it in the
+/// binary, where `specgen serve` looks for it to refuse a binary built from another spec.
+pub const SPEC_SHA256: &str = "86f381f7a0899c50c3fab4f960986fb9cbc4c6189b7ef61b9f39b80cbb6d4356";
+
 /// The package name of this crate.
 pub const CRATE_NAME: &str = "wikibot-mcp-router";
 
