@@ -1,14 +1,16 @@
 //! `specgen probe`: checks a running deployment against its spec, after `pulumi up`.
 //!
-//! The checks and the compile-time guarantees prove the same things from two sides: [`crate::check`]
-//! proves them on the model, before anything is deployed; probe asks the deployment itself.
-//! It sends the discovery sequence of an MCP client (the numbered requests of the OAuth
-//! discovery contract) and the seed's verification requests to one environment's origin, and
-//! compares every answer with the URLs the model derived for that environment:
+//! The checks and the compile-time guarantees prove the same things from two sides:
+//! [`crate::check`] proves them on the model, before anything is deployed; probe asks the
+//! deployment itself. It sends the discovery sequence of an MCP client (the numbered requests
+//! of the OAuth discovery contract) and the seed's verification requests to one environment's
+//! origin, and compares every answer with the URLs the model derived for that environment:
 //!
 //! 1. `POST` to each MCP endpoint without a token: a 401 whose `WWW-Authenticate` header, under
-//!    exactly that name, is a `Bearer` challenge naming the PRM URL. Then a browser's `OPTIONS`
-//!    preflight to it: answered 2xx with `Access-Control-Allow-Origin`, never challenged.
+//!    exactly that name, holds a `Bearer` challenge naming the PRM URL. The header may hold
+//!    other challenges too, and may come as several lines (RFC 9110 section 11.6.1); the first
+//!    `Bearer` challenge among them is judged. Then a browser's `OPTIONS` preflight to it:
+//!    answered 2xx with `Access-Control-Allow-Origin`, never challenged.
 //! 2. `GET` each PRM URL, path-inserted and (where the resource has one) root: JSON, readable
 //!    from any origin, with `resource` and `authorization_servers` byte for byte.
 //! 3. `GET` the authorization-server metadata on the origin (the legacy request of the
@@ -24,15 +26,21 @@
 //! origin. The issuer's host is never contacted: the probe stays on one origin.
 //!
 //! The client follows no redirects (it reports them), reads no environment proxy, times out
-//! each request after [`TIMEOUT`] and reads at most [`MAX_BODY_BYTES`] of a body. The token
-//! is sent only with the `initialize` request to the probed origin's MCP endpoint, and is never
-//! printed.
+//! each request after [`TIMEOUT`] and reads at most [`MAX_BODY_BYTES`] of a body. An answer
+//! whose body is larger, or breaks off, is still an answer: the checks that judge a status and
+//! headers judge them, and only the checks that read the body fail, saying why. "No answer"
+//! means that no status line came back.
+//!
+//! The token is sent only with the `initialize` request to the probed origin's MCP endpoint,
+//! and is never printed: a token that cannot be sent in a header is refused before any request,
+//! and a server that echoes the token back has it replaced by `[token]` in every detail.
 //!
 //! `--format json` prints one object with the stable fields `spec`, `environment`, `origin`
 //! (the environment's), `target` (the origin requests went to), `token` (whether one was
 //! given), `reached`, `checks` (each with `check`, `method`, `url`, `outcome`: `pass`, `fail`
 //! or `skipped`, and `detail`) and `summary` (`passed`, `failed`, `skipped`).
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,6 +76,35 @@ impl Token {
     pub fn new(value: String) -> Option<Token> {
         let trimmed = value.trim();
         (!trimmed.is_empty()).then(|| Token(trimmed.to_string()))
+    }
+
+    /// Why the token cannot be sent as `Authorization: Bearer <token>`, or `None` when it can.
+    /// A bearer token is visible ASCII (RFC 6750 section 2.1 allows a subset of it): a CR or LF
+    /// would end the header early, and a space or anything outside ASCII is not one token. The
+    /// reason names the character's kind and position, never the token itself.
+    fn unsendable(&self) -> Option<String> {
+        let (at, c) = self.0.chars().enumerate().find(|(_, c)| !c.is_ascii_graphic())?;
+        let kind = match c {
+            '\r' => "a carriage return (CR)".to_string(),
+            '\n' => "a line feed (LF)".to_string(),
+            ' ' => "a space".to_string(),
+            '\t' => "a tab".to_string(),
+            c if c.is_control() => format!("the control character U+{:04X}", u32::from(c)),
+            _ => "a non-ASCII character".to_string(),
+        };
+        Some(format!(
+            "the token holds {kind} at character {}, so it cannot be sent in an Authorization \
+             header",
+            at + 1
+        ))
+    }
+
+    /// `text` with the token, as sent or as escaped for a message, replaced by `[token]`. Only
+    /// a server can put the token into a detail, by echoing it back (in a redirect's `Location`,
+    /// say), and the report must not carry it further.
+    fn redact(&self, text: &str) -> String {
+        let escaped = self.0.escape_debug().to_string();
+        text.replace(&self.0, "[token]").replace(&escaped, "[token]")
     }
 }
 
@@ -163,9 +200,9 @@ pub struct Report {
     pub exit: u8,
 }
 
-/// Runs `specgen probe`: a bad environment or base URL is a usage error (64), an unreadable
-/// spec or an unreachable deployment an I/O error (74), a spec that does not parse or resolve
-/// is invalid (1), and otherwise the exit code is the checks' (0 or 1).
+/// Runs `specgen probe`: a bad environment, base URL or token is a usage error (64), an
+/// unreadable spec or an unreachable deployment an I/O error (74), a spec that does not parse
+/// or resolve is invalid (1), and otherwise the exit code is the checks' (0 or 1).
 pub fn run(request: &Request) -> Report {
     let mut report = Report::default();
     let target = match request.base_url.as_deref().map(parse_base_url).transpose() {
@@ -176,6 +213,17 @@ pub fn run(request: &Request) -> Report {
             return report;
         }
     };
+    // Refused before anything is sent: the request that would carry the token is the last one,
+    // and a report whose other checks passed would hide that the token was never tried.
+    if let Some(why) = request.token.as_ref().and_then(Token::unsendable) {
+        let help = format!(
+            "a bearer token is printable ASCII without spaces (RFC 6750); check what --token or \
+             {TOKEN_VAR} holds (the token is not printed)"
+        );
+        report.error = Some((why, help));
+        report.exit = exit::USAGE;
+        return report;
+    }
 
     let compiled = run::resolve_spec(&request.spec);
     report.source = compiled.source;
@@ -200,7 +248,8 @@ pub fn run(request: &Request) -> Report {
     let probed = probe(&model, env, &target, request.token.as_ref());
     report.exit = probed.exit();
     if !probed.reached {
-        let why = probed.checks.first().map(|c| c.detail.clone()).unwrap_or_default();
+        let detail = probed.checks.first().map(|c| c.detail.as_str()).unwrap_or_default();
+        let why = detail.strip_prefix("no answer: ").unwrap_or(detail);
         report.error = Some((
             format!("the deployment at {target} did not answer: {why}"),
             "check that the stack is deployed and the origin resolves; --base-url sends the \
@@ -280,6 +329,11 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
         }
     }
 
+    if let Some(token) = token {
+        for check in &mut prober.checks {
+            check.detail = token.redact(&check.detail);
+        }
+    }
     let mut summary = Summary::default();
     for check in &prober.checks {
         match check.outcome {
@@ -344,11 +398,14 @@ struct Prober<'a> {
 
 /// The result of one request.
 enum Fetched {
+    /// A status line came back, whether or not its body could be read.
     Answer(Answer),
-    /// The request was sent and got no HTTP answer.
-    Failed(String),
-    /// The request was not sent.
-    NotSent(String),
+    /// The request was sent and no status line came back.
+    NoAnswer(String),
+    /// The request could not be built as asked, a header HTTP cannot carry for one.
+    Unsendable(String),
+    /// The request was not sent, because the first request got no answer.
+    Skipped(String),
 }
 
 impl Prober<'_> {
@@ -362,22 +419,25 @@ impl Prober<'_> {
 
     fn fetch(&mut self, method: &'static str, url: &str, payload: Payload<'_>) -> Fetched {
         if self.unreachable_after_first.is_some() {
-            return Fetched::NotSent("not sent: the first request got no answer".into());
+            return Fetched::Skipped("not sent: the first request got no answer".into());
         }
-        self.sent += 1;
-        match self.client.send(url, payload) {
-            Ok(answer) => {
+        let fetched = self.client.send(url, payload);
+        match &fetched {
+            Fetched::Answer(answer) => {
+                self.sent += 1;
                 tracing::debug!(method, url, status = answer.status, "answered");
-                Fetched::Answer(answer)
             }
-            Err(why) => {
+            Fetched::NoAnswer(why) => {
+                self.sent += 1;
                 tracing::debug!(method, url, %why, "no answer");
                 if self.sent == 1 {
                     self.unreachable_after_first = Some(why.clone());
                 }
-                Fetched::Failed(why)
             }
+            Fetched::Unsendable(why) => tracing::debug!(method, url, %why, "not sent"),
+            Fetched::Skipped(_) => unreachable!("the client sends or fails to"),
         }
+        fetched
     }
 
     fn push(
@@ -392,7 +452,7 @@ impl Prober<'_> {
     }
 
     /// Records the checks of a request that got no answer: the first fails (or is skipped
-    /// when the request was not sent), the ones that depend on it are skipped.
+    /// when the first request got no answer either), the ones that depend on it are skipped.
     fn no_answer(
         &mut self,
         method: &'static str,
@@ -401,8 +461,9 @@ impl Prober<'_> {
         checks: &[&'static str],
     ) {
         let (first, why) = match fetched {
-            Fetched::Failed(why) => (Outcome::Fail, format!("no answer: {why}")),
-            Fetched::NotSent(why) => (Outcome::Skipped, why),
+            Fetched::NoAnswer(why) => (Outcome::Fail, format!("no answer: {why}")),
+            Fetched::Unsendable(why) => (Outcome::Fail, format!("not sent: {why}")),
+            Fetched::Skipped(why) => (Outcome::Skipped, why),
             Fetched::Answer(_) => unreachable!("only called without an answer"),
         };
         for (i, check) in checks.iter().enumerate() {
@@ -421,10 +482,14 @@ impl Prober<'_> {
             other => return self.no_answer("POST", &url, other, &["mcp-401", "mcp-challenge"]),
         };
 
+        // The status and the challenge are what a client reads here; the body is not judged,
+        // so a body probe could not read is only noted.
+        let note = answer.unread_note();
         if answer.status == 401 {
-            self.push("mcp-401", "POST", &url, Outcome::Pass, "401 without a token".into());
+            let detail = format!("401 without a token{note}");
+            self.push("mcp-401", "POST", &url, Outcome::Pass, detail);
         } else {
-            let detail = format!("expected 401 without a token, got {}", answer.describe());
+            let detail = format!("expected 401 without a token, got {}{note}", answer.describe());
             self.push("mcp-401", "POST", &url, Outcome::Fail, detail);
             let detail = "no 401 to read a challenge from (see mcp-401)".to_string();
             return self.push("mcp-challenge", "POST", &url, Outcome::Skipped, detail);
@@ -497,7 +562,7 @@ impl Prober<'_> {
             other => return self.no_answer("OPTIONS", &url, other, &["mcp-preflight"]),
         };
         let allow_origin = answer.header("access-control-allow-origin");
-        let (outcome, detail) = match (answer.status, allow_origin) {
+        let (outcome, mut detail) = match (answer.status, allow_origin) {
             (200..=299, Some(value)) => (
                 Outcome::Pass,
                 format!("{} with Access-Control-Allow-Origin: {value}", answer.status),
@@ -522,6 +587,7 @@ impl Prober<'_> {
                 format!("expected a 2xx preflight answer, got {}", answer.describe()),
             ),
         };
+        detail.push_str(&answer.unread_note());
         self.push("mcp-preflight", "OPTIONS", &url, outcome, detail);
     }
 
@@ -532,12 +598,17 @@ impl Prober<'_> {
             let detail = format!("no token: pass --token or set {TOKEN_VAR}");
             return self.push("mcp-initialize", "POST", &url, Outcome::Skipped, detail);
         };
+        // `run` refuses such a token up front; this guards the library entry point.
+        if let Some(why) = token.unsendable() {
+            let detail = format!("not sent: {why}");
+            return self.push("mcp-initialize", "POST", &url, Outcome::Fail, detail);
+        }
         let answer = match self.fetch("POST", &url, Payload::Initialize { token: Some(token) }) {
             Fetched::Answer(answer) => answer,
             other => return self.no_answer("POST", &url, other, &["mcp-initialize"]),
         };
         let media = answer.media_type();
-        let (outcome, detail) = if answer.status != 200 {
+        let (outcome, mut detail) = if answer.status != 200 {
             (Outcome::Fail, format!("expected 200 with the token, got {}", answer.describe()))
         } else if media != "application/json" && media != "text/event-stream" {
             let detail = format!("200, but `{media}` is neither JSON nor an event stream");
@@ -545,6 +616,7 @@ impl Prober<'_> {
         } else {
             (Outcome::Pass, format!("200 {media}: the MCP server initialized"))
         };
+        detail.push_str(&answer.unread_note());
         self.push("mcp-initialize", "POST", &url, outcome, detail);
     }
 
@@ -556,7 +628,7 @@ impl Prober<'_> {
             other => return self.no_answer("GET", &url, other, &["page"]),
         };
         let media = answer.media_type();
-        let (outcome, detail) = if answer.status == 200 && media == "text/html" {
+        let (outcome, mut detail) = if answer.status == 200 && media == "text/html" {
             (Outcome::Pass, format!("200 text/html, a page of backend `{backend}`"))
         } else if answer.json_object().is_ok() {
             let detail = format!(
@@ -572,6 +644,7 @@ impl Prober<'_> {
             );
             (Outcome::Fail, detail)
         };
+        detail.push_str(&answer.unread_note());
         self.push("page", "GET", &url, outcome, detail);
     }
 }
@@ -591,6 +664,9 @@ fn json_verdict(answer: &Answer) -> Result<Map<String, Value>, String> {
     }
     if media != "application/json" {
         return Err(format!("the content type is `{media}`, not application/json"));
+    }
+    if let Some(why) = &answer.unread {
+        return Err(format!("{} answered, but {why}", answer.describe()));
     }
     answer.json_object().map_err(|why| format!("the body is not a JSON object: {why}"))
 }
@@ -656,12 +732,14 @@ fn issuer_verdict(object: &Map<String, Value>, issuer: &str) -> (Outcome, String
     }
 }
 
-/// Whether a 401 carries the challenge clients read: `WWW-Authenticate` under that name, a
-/// `Bearer` challenge with `resource_metadata` set to the PRM URL exactly.
+/// Whether a 401 carries the challenge clients read: `WWW-Authenticate` under that name,
+/// holding a `Bearer` challenge with `resource_metadata` set to the PRM URL exactly. The header
+/// may hold several challenges, on one line or on several lines that together form one list
+/// (RFC 9110 sections 5.3 and 11.6.1); the first `Bearer` challenge is the one judged.
 fn challenge_verdict(answer: &Answer, prm_url: &str) -> (Outcome, String) {
-    let challenges: Vec<&str> = answer.headers_named("www-authenticate").collect();
-    if challenges.is_empty() {
-        let renamed: Vec<&str> = answer.headers_named("x-amzn-remapped-www-authenticate").collect();
+    let lines: Vec<&str> = answer.headers_named("www-authenticate").collect();
+    let renamed: Vec<&str> = answer.headers_named("x-amzn-remapped-www-authenticate").collect();
+    if lines.is_empty() {
         let detail = match renamed.first() {
             Some(value) => format!(
                 "no WWW-Authenticate header: the challenge arrived renamed as \
@@ -672,66 +750,278 @@ fn challenge_verdict(answer: &Answer, prm_url: &str) -> (Outcome, String) {
         };
         return (Outcome::Fail, detail);
     }
-    let Some(bearer) = challenges.iter().find(|c| is_bearer(c)) else {
+
+    let mut challenges = Vec::new();
+    for line in &lines {
+        match parse_challenges(line) {
+            Ok(parsed) => challenges.extend(parsed),
+            Err(why) => {
+                let detail = format!(
+                    "WWW-Authenticate `{}` is not a list of challenges (RFC 9110 section \
+                     11.6.1), so clients may not find the Bearer one: {why}",
+                    line.escape_debug()
+                );
+                return (Outcome::Fail, detail);
+            }
+        }
+    }
+    let Some(bearer) = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer")) else {
+        let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
+        let found = if schemes.is_empty() {
+            "no challenge at all".to_string()
+        } else {
+            format!("only {}", schemes.join(", "))
+        };
         let detail = format!(
-            "WWW-Authenticate is `{}`, not a Bearer challenge",
-            challenges.join(", ").escape_debug()
+            "WWW-Authenticate is `{}`, with no Bearer challenge: {found}",
+            lines.join(", ").escape_debug()
         );
         return (Outcome::Fail, detail);
     };
-    match auth_param(bearer, "resource_metadata") {
-        Some(found) if found == prm_url => {
-            (Outcome::Pass, format!("Bearer challenge with resource_metadata=\"{prm_url}\""))
+
+    let among = match challenges.len() {
+        1 => String::new(),
+        n => format!(" (one of {n} challenges)"),
+    };
+    let values: Vec<&str> = bearer.params_named("resource_metadata").collect();
+    match values.as_slice() {
+        [found] if *found == prm_url => {
+            (Outcome::Pass, format!("Bearer challenge with resource_metadata=\"{prm_url}\"{among}"))
         }
-        Some(found) => {
+        [found] => {
             let detail = format!(
                 "resource_metadata is `{}`, not the PRM URL `{prm_url}`",
                 found.escape_debug()
             );
             (Outcome::Fail, detail)
         }
-        None => {
+        [] => {
             let detail = format!(
                 "the Bearer challenge `{}` has no resource_metadata",
-                bearer.escape_debug()
+                bearer.text.escape_debug()
+            );
+            (Outcome::Fail, detail)
+        }
+        several => {
+            let detail = format!(
+                "the Bearer challenge `{}` gives resource_metadata {} times: RFC 9110 allows a \
+                 parameter once per challenge, and clients may read any of them",
+                bearer.text.escape_debug(),
+                several.len()
             );
             (Outcome::Fail, detail)
         }
     }
 }
 
-fn is_bearer(challenge: &str) -> bool {
-    let scheme = challenge.trim_start().split([' ', ',']).next().unwrap_or_default();
-    scheme.eq_ignore_ascii_case("bearer")
+/// One challenge of a `WWW-Authenticate` header: a scheme, then a token68 or auth-params,
+/// with quoted values unquoted.
+#[derive(Debug, PartialEq)]
+struct Challenge {
+    scheme: String,
+    token68: Option<String>,
+    params: Vec<(String, String)>,
+    /// The challenge as it stood in the header, for messages.
+    text: String,
 }
 
-/// The value of `name=` in a challenge's parameters, unquoted. Quoted values may hold commas
-/// and escaped quotes (RFC 9110 section 11.2), so the parameters are read, not split.
-fn auth_param(challenge: &str, name: &str) -> Option<String> {
-    let rest = challenge.trim_start();
-    let mut chars = rest[rest.find(' ').unwrap_or(rest.len())..].chars().peekable();
+impl Challenge {
+    /// The values of the parameters named `name`; parameter names ignore case.
+    fn params_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.params
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The challenges of one `WWW-Authenticate` line, read by the grammar of RFC 9110 section
+/// 11.6.1 rather than split on commas, since a quoted value may hold commas, quotes and `=`:
+///
+/// ```text
+/// challenge  = auth-scheme [ 1*SP ( token68 / [ auth-param *( OWS "," OWS auth-param ) ] ) ]
+/// auth-param = token BWS "=" BWS ( token / quoted-string )
+/// ```
+///
+/// Commas separate both the challenges and a challenge's parameters: after a comma, a token
+/// followed by `=` continues the parameters, and anything else starts the next challenge. Empty
+/// list elements are skipped, as the list rule of section 5.6.1 asks of a recipient.
+fn parse_challenges(line: &str) -> Result<Vec<Challenge>, String> {
+    let mut cursor = Cursor { bytes: line.as_bytes(), at: 0 };
+    let mut challenges = Vec::new();
     loop {
-        while chars.next_if(|c| *c == ' ' || *c == ',').is_some() {}
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=')).collect();
-        if key.is_empty() || chars.next() != Some('=') {
-            return None;
+        cursor.skip_separators();
+        if cursor.at_end() {
+            return Ok(challenges);
         }
-        let value = if chars.next_if_eq(&'"').is_some() {
-            let mut value = String::new();
-            loop {
-                match chars.next()? {
-                    '"' => break,
-                    '\\' => value.push(chars.next()?),
-                    c => value.push(c),
-                }
+        let start = cursor.at;
+        let scheme = cursor.token();
+        if scheme.is_empty() {
+            return Err(cursor.expected("an auth-scheme"));
+        }
+        let spaced = cursor.skip_ows();
+        let (mut token68, mut params) = (None, Vec::new());
+        if !cursor.at_list_end() {
+            if !spaced {
+                return Err(cursor.expected(&format!("a space after the scheme `{scheme}`")));
             }
-            value
-        } else {
-            std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect::<String>().trim().into()
-        };
-        if key.trim().eq_ignore_ascii_case(name) {
-            return Some(value);
+            token68 = cursor.token68();
+            if token68.is_none() {
+                params = cursor.auth_params()?;
+            }
         }
+        let text = String::from_utf8_lossy(&cursor.bytes[start..cursor.at]).trim_end().to_string();
+        challenges.push(Challenge { scheme, token68, params, text });
+    }
+}
+
+/// A position in a header value, for [`parse_challenges`].
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+
+    /// At the end of a list element: the end of the line or a comma.
+    fn at_list_end(&self) -> bool {
+        self.at_end() || self.peek() == Some(b',')
+    }
+
+    /// Skips optional whitespace, and tells whether there was any.
+    fn skip_ows(&mut self) -> bool {
+        let start = self.at;
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.at += 1;
+        }
+        self.at > start
+    }
+
+    /// Skips whitespace and commas, including the empty list elements between them.
+    fn skip_separators(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b',')) {
+            self.at += 1;
+        }
+    }
+
+    /// A token (RFC 9110 section 5.6.2), empty when none starts here.
+    fn token(&mut self) -> String {
+        let start = self.at;
+        while self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            self.at += 1;
+        }
+        String::from_utf8_lossy(&self.bytes[start..self.at]).into_owned()
+    }
+
+    /// A token68 that makes up the rest of the challenge, or `None` with nothing consumed when
+    /// what follows is not one, such as the parameters `realm="x"` or `error=invalid_token`.
+    fn token68(&mut self) -> Option<String> {
+        let start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)) {
+            self.at += 1;
+        }
+        let body_end = self.at;
+        while self.peek() == Some(b'=') {
+            self.at += 1;
+        }
+        let end = self.at;
+        self.skip_ows();
+        if body_end > start && self.at_list_end() {
+            return Some(String::from_utf8_lossy(&self.bytes[start..end]).into_owned());
+        }
+        self.at = start;
+        None
+    }
+
+    /// A challenge's parameters, up to the comma before the next challenge or the end.
+    fn auth_params(&mut self) -> Result<Vec<(String, String)>, String> {
+        let mut params = Vec::new();
+        loop {
+            let name = self.token();
+            if name.is_empty() {
+                return Err(self.expected("a parameter name"));
+            }
+            self.skip_ows();
+            if self.peek() != Some(b'=') {
+                return Err(self.expected(&format!("`=` after `{name}`")));
+            }
+            self.at += 1;
+            self.skip_ows();
+            let value = if self.peek() == Some(b'"') {
+                self.quoted_string()?
+            } else {
+                let value = self.token();
+                if value.is_empty() {
+                    let what = format!("a token or a quoted string as the value of `{name}`");
+                    return Err(self.expected(&what));
+                }
+                value
+            };
+            self.skip_ows();
+            if !self.at_list_end() {
+                return Err(self.expected(&format!(
+                    "`,` or the end after the value of `{name}`: a value that is not a token, \
+                     such as a URL, must be a quoted string"
+                )));
+            }
+            params.push((name, value));
+
+            // Past the comma, a token and `=` are this challenge's next parameter; anything
+            // else is left for the next challenge.
+            let before = self.at;
+            self.skip_separators();
+            let after = self.at;
+            let next = self.token();
+            self.skip_ows();
+            if next.is_empty() || self.peek() != Some(b'=') {
+                self.at = before;
+                return Ok(params);
+            }
+            self.at = after;
+        }
+    }
+
+    /// A quoted string, unquoted: backslash escapes the next character, commas are text.
+    fn quoted_string(&mut self) -> Result<String, String> {
+        let start = self.at;
+        self.at += 1;
+        let mut value = Vec::new();
+        loop {
+            let Some(b) = self.peek() else {
+                self.at = start;
+                return Err(self.expected("a quoted string closed by `\"`"));
+            };
+            self.at += 1;
+            match b {
+                b'"' => return Ok(String::from_utf8_lossy(&value).into_owned()),
+                b'\\' if !self.at_end() => {
+                    value.push(self.bytes[self.at]);
+                    self.at += 1;
+                }
+                _ => value.push(b),
+            }
+        }
+    }
+
+    /// A parse error naming what was expected and the text where it was not found.
+    fn expected(&self, what: &str) -> String {
+        let rest = String::from_utf8_lossy(&self.bytes[self.at.min(self.bytes.len())..]);
+        if rest.is_empty() {
+            return format!("expected {what} at the end");
+        }
+        let shown: String = rest.chars().take(32).collect();
+        let more = if rest.chars().count() > 32 { "…" } else { "" };
+        format!("expected {what} at `{}{more}`", shown.escape_debug())
     }
 }
 
@@ -739,10 +1029,22 @@ fn auth_param(challenge: &str, name: &str) -> Option<String> {
 struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
+    /// The body, or as much of it as was read: at most [`MAX_BODY_BYTES`].
     body: Vec<u8>,
+    /// Why `body` is not the whole body, phrased to follow "but": too large, or broken off.
+    unread: Option<String>,
 }
 
 impl Answer {
+    /// A note for the checks that judge only the status and headers, so that a body probe
+    /// could not read is reported without failing them; empty when the body was read.
+    fn unread_note(&self) -> String {
+        match &self.unread {
+            Some(why) => format!(" ({why}; judged on the status and headers)"),
+            None => String::new(),
+        }
+    }
+
     fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
     }
@@ -828,7 +1130,10 @@ impl Client {
         Client { agent: config.into() }
     }
 
-    fn send(&self, url: &str, payload: Payload<'_>) -> Result<Answer, String> {
+    /// Sends one request and reads its answer. An answer is whatever has a status line: its
+    /// body is read up to [`MAX_BODY_BYTES`], and a larger body or one that breaks off is
+    /// recorded on the answer, not turned into "no answer".
+    fn send(&self, url: &str, payload: Payload<'_>) -> Fetched {
         let result = match payload {
             Payload::Accept(media) => self.agent.get(url).header("accept", media).call(),
             Payload::Initialize { token } => {
@@ -851,7 +1156,14 @@ impl Client {
                 .header("access-control-request-headers", "authorization, content-type")
                 .call(),
         };
-        let mut response = result.map_err(|e| e.to_string())?;
+        let mut response = match result {
+            Ok(response) => response,
+            // The http crate refuses to build the request: nothing went on the wire.
+            Err(e @ (ureq::Error::Http(_) | ureq::Error::BadUri(_))) => {
+                return Fetched::Unsendable(e.to_string());
+            }
+            Err(e) => return Fetched::NoAnswer(e.to_string()),
+        };
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -861,13 +1173,21 @@ impl Client {
                 (name.as_str().to_ascii_lowercase(), value)
             })
             .collect();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY_BYTES)
-            .read_to_vec()
-            .map_err(|e| format!("{status} answered, but the body could not be read: {e}"))?;
-        Ok(Answer { status, headers, body })
+        // One byte more than the limit tells a body at the limit from a larger one, and what
+        // was read is kept, so that an HTML page can still be recognised by its start.
+        let mut body = Vec::new();
+        let reader = response.body_mut().as_reader();
+        let unread = match reader.take(MAX_BODY_BYTES + 1).read_to_end(&mut body) {
+            Err(e) => Some(format!("the body could not be read: {e}")),
+            Ok(_) if body.len() as u64 > MAX_BODY_BYTES => {
+                body.truncate(MAX_BODY_BYTES as usize);
+                Some(format!(
+                    "the body is larger than {MAX_BODY_BYTES} bytes, the most probe reads"
+                ))
+            }
+            Ok(_) => None,
+        };
+        Fetched::Answer(Answer { status, headers, body, unread })
     }
 }
 
@@ -921,19 +1241,94 @@ pub fn render_json(probed: &Probed) -> String {
 mod tests {
     use super::*;
 
+    /// A challenge as its scheme, token68 and parameters, for compact assertions.
+    type Parsed = (String, Option<String>, Vec<(String, String)>);
+
+    fn parsed(line: &str) -> Vec<Parsed> {
+        let challenges = parse_challenges(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        challenges.into_iter().map(|c| (c.scheme, c.token68, c.params)).collect()
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
     #[test]
     fn reads_quoted_challenge_parameters() {
-        let c = r#"Bearer realm="a, b", resource_metadata="https://h/.well-known/x/mcp", scope="openid""#;
-        assert!(is_bearer(c));
+        let c = r#"Bearer realm="a, b", resource_metadata="https://h/.well-known/x/mcp", "#;
+        let c = format!(r#"{c}scope="openid""#);
+        let expected = params(&[
+            ("realm", "a, b"),
+            ("resource_metadata", "https://h/.well-known/x/mcp"),
+            ("scope", "openid"),
+        ]);
+        assert_eq!(parsed(&c), [("Bearer".into(), None, expected)]);
+        assert_eq!(parsed(r#"Bearer a="x\"y""#)[0].2, params(&[("a", "x\"y")]));
+        assert_eq!(parsed(r#"Bearer a="\\""#)[0].2, params(&[("a", "\\")]));
         assert_eq!(
-            auth_param(c, "resource_metadata").as_deref(),
-            Some("https://h/.well-known/x/mcp")
+            parsed("Bearer error=invalid_token, b=c")[0].2,
+            params(&[("error", "invalid_token"), ("b", "c")])
         );
-        assert_eq!(auth_param(c, "realm").as_deref(), Some("a, b"));
-        assert_eq!(auth_param(c, "error"), None);
-        assert_eq!(auth_param(r#"Bearer a="x\"y""#, "a").as_deref(), Some("x\"y"));
-        assert_eq!(auth_param("Bearer error=invalid_token, b=c", "b").as_deref(), Some("c"));
-        assert!(!is_bearer(r#"Basic realm="x""#));
+        assert_eq!(parsed(r#"Bearer a = "b" ,c	=d"#)[0].2, params(&[("a", "b"), ("c", "d")]));
+    }
+
+    #[test]
+    fn finds_each_challenge_of_a_list() {
+        let line = r#"Basic realm="x, Bearer y=\"z\"", Bearer resource_metadata="https://h/p""#;
+        let schemes: Vec<String> = parsed(line).into_iter().map(|c| c.0).collect();
+        assert_eq!(schemes, ["Basic", "Bearer"]);
+        assert_eq!(parsed(line)[1].2, params(&[("resource_metadata", "https://h/p")]));
+
+        // A token68, with or without padding, ends its challenge.
+        let line = r#"Negotiate YWJj==, Bearer resource_metadata="u", Basic dXNlcg"#;
+        let found = parsed(line);
+        assert_eq!(found[0], ("Negotiate".into(), Some("YWJj==".into()), vec![]));
+        assert_eq!(found[1].2, params(&[("resource_metadata", "u")]));
+        assert_eq!(found[2], ("Basic".into(), Some("dXNlcg".into()), vec![]));
+
+        // Challenges without parameters, and the empty elements a list may hold.
+        let found = parsed(r#" , Digest,, Bearer , Basic realm="r" ,"#);
+        let schemes: Vec<&str> = found.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(schemes, ["Digest", "Bearer", "Basic"]);
+        assert!(parsed("").is_empty());
+        // `a=` alone is a token68 with its padding, not a parameter without a value.
+        assert_eq!(parsed("Bearer a=")[0].1.as_deref(), Some("a="));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_challenge_list() {
+        for (line, why) in [
+            ("Bearer resource_metadata=https://h/p", "must be a quoted string"),
+            (r#"Bearer resource_metadata="https://h/p"#, "closed by"),
+            (r#"Bearer,resource_metadata="u""#, "a space after the scheme"),
+            (r#"Bearer a="b", c="#, "as the value of `c`"),
+            (r#"Bearer a="b" c="d""#, "`,` or the end"),
+            ("=x", "an auth-scheme"),
+        ] {
+            let error = parse_challenges(line).expect_err(line);
+            assert!(error.contains(why), "{line}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_token_that_a_header_cannot_carry_is_named_without_its_value() {
+        let token = Token::new("secret\r\nX-Injected: more".into()).unwrap();
+        let why = token.unsendable().unwrap();
+        assert!(why.contains("carriage return") && why.contains("character 7"), "{why}");
+        assert!(!why.contains("secret") && !why.contains("Injected"), "{why}");
+        for (value, kind) in [("a b", "a space"), ("a\u{7f}", "U+007F"), ("aé", "non-ASCII")] {
+            let why = Token::new(value.into()).unwrap().unsendable().unwrap();
+            assert!(why.contains(kind), "{value:?}: {why}");
+        }
+        assert_eq!(Token::new("eyJ.a-b_c~d+e/f==".into()).unwrap().unsendable(), None);
+    }
+
+    #[test]
+    fn an_echoed_token_is_redacted() {
+        let token = Token::new(r#"tok"en"#.into()).unwrap();
+        let detail =
+            format!("redirecting to `{}` and {}", r#"x?t=tok"en"#.escape_debug(), "tok\"en");
+        assert_eq!(token.redact(&detail), "redirecting to `x?t=[token]` and [token]");
     }
 
     #[test]

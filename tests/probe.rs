@@ -20,6 +20,9 @@ use serde_json::Value;
 const ISSUER: &str = "https://example-tenant.authkit.app";
 const TOKEN: &str = "test-token-for-loopback";
 
+/// The most of a body probe reads, as `specgen::probe::MAX_BODY_BYTES` says.
+const LIMIT: usize = 1 << 20;
+
 /// What the played deployment gets wrong, one field per seed mistake or contract rule.
 #[derive(Clone, Copy, Default)]
 struct Faults {
@@ -37,6 +40,31 @@ struct Faults {
     redirect_prm: bool,
     /// An authorizer answers the MCP endpoint's CORS preflight with 401.
     challenged_preflight: bool,
+    /// How the 401's `WWW-Authenticate` holds the Bearer challenge.
+    challenge: Challenge,
+    /// The 401 without a token has a 2 MiB body, twice what probe reads.
+    large_401_body: bool,
+    /// The PRM documents are padded to this many bytes; 0 leaves them as they are.
+    prm_bytes: usize,
+    /// A token that initializes nothing is redirected to a login page that names it.
+    token_in_location: bool,
+}
+
+/// Forms of the challenge header, all but the first two beyond what the router sends.
+#[derive(Clone, Copy, Default)]
+enum Challenge {
+    /// `WWW-Authenticate: Bearer resource_metadata="…", scope="openid"`, as the router sends.
+    #[default]
+    Bearer,
+    /// A Basic challenge first, in the same header line, with a comma and quotes in its realm.
+    AfterBasic,
+    /// A Negotiate token68 and a Basic challenge on their own lines, then the Bearer challenge
+    /// with commas, escaped quotes and the word Bearer inside its quoted values.
+    SeveralLines,
+    /// No Bearer challenge, only a Basic one whose quoted realm looks like one.
+    NoBearer,
+    /// `resource_metadata=https://…`: a URL is not a token, so it must be quoted.
+    Unquoted,
 }
 
 /// One request the server received, to check where a token went.
@@ -124,6 +152,8 @@ fn serve(
 fn handle(stream: TcpStream, origin: &str, faults: Faults, seen: &Mutex<Vec<Seen>>) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    // Probe stops reading a body past its limit; the write then fails rather than waits.
+    stream.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -180,15 +210,23 @@ fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults)
     let prm = || {
         let resource =
             if f.doubled_resource { format!("{origin}/mcp/mcp") } else { format!("{origin}/mcp") };
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "resource": resource,
             "authorization_servers": [ISSUER],
             "bearer_methods_supported": ["header"],
+            "padding": "",
         });
+        let unpadded = body.to_string().len();
+        body["padding"] = Value::from("x".repeat(f.prm_bytes.saturating_sub(unpadded)));
         json(200, body, !f.no_cors)
     };
+    let prm_url = format!("{origin}/.well-known/oauth-protected-resource/mcp");
 
     match (method, path) {
+        ("POST", "/mcp") if f.token_in_location && auth.is_some() => {
+            let token = auth.unwrap_or_default().trim_start_matches("Bearer ");
+            (302, vec![("Location", format!("{origin}/login?expired={token}"))], String::new())
+        }
         ("POST", "/mcp") if auth == Some(&format!("Bearer {TOKEN}")) => {
             let body = serde_json::json!({
                 "jsonrpc": "2.0",
@@ -215,13 +253,33 @@ fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults)
             } else {
                 "WWW-Authenticate"
             };
-            let challenge = format!(
-                "Bearer resource_metadata=\"{origin}/.well-known/oauth-protected-resource/mcp\", \
-                 scope=\"openid\""
-            );
-            let (status, mut headers, body) =
+            let bearer = format!("Bearer resource_metadata=\"{prm_url}\", scope=\"openid\"");
+            let lines = match f.challenge {
+                Challenge::Bearer => vec![bearer],
+                Challenge::AfterBasic => {
+                    vec![format!(r#"Basic realm="wiki, \"staff\"", {bearer}"#)]
+                }
+                Challenge::SeveralLines => {
+                    let why = r#"error="invalid_request", error_description="no, \"Bearer x\"""#;
+                    vec![
+                        "Negotiate YWJjZA==".into(),
+                        r#"Basic realm="wiki""#.into(),
+                        format!(r#"Bearer {why}, resource_metadata="{prm_url}""#),
+                    ]
+                }
+                Challenge::NoBearer => {
+                    vec![format!(
+                        r#"Basic realm="Bearer resource_metadata=\"{prm_url}\"", Negotiate"#
+                    )]
+                }
+                Challenge::Unquoted => vec![format!("Bearer resource_metadata={prm_url}")],
+            };
+            let (status, mut headers, mut body) =
                 json(401, serde_json::json!({ "error": "unauthorized" }), true);
-            headers.push((name, challenge));
+            headers.extend(lines.into_iter().map(|line| (name, line)));
+            if f.large_401_body {
+                body = "x".repeat(2 * LIMIT);
+            }
             (status, headers, body)
         }
         (
@@ -552,4 +610,147 @@ fn usage_errors_exit_64() {
         );
         assert!(output.stdout.is_empty(), "{args:?} sent or printed checks");
     }
+}
+
+/// The requests a probe without a token sends to the played deployment, in order.
+const REQUESTS: [(&str, &str); 6] = [
+    ("POST", "/mcp"),
+    ("OPTIONS", "/mcp"),
+    ("GET", "/.well-known/oauth-protected-resource/mcp"),
+    ("GET", "/.well-known/oauth-protected-resource"),
+    ("GET", "/.well-known/oauth-authorization-server"),
+    ("GET", "/Home"),
+];
+
+fn requests(seen: &[Seen]) -> Vec<(&str, &str)> {
+    seen.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect()
+}
+
+#[test]
+fn a_large_first_answer_is_an_answer_and_every_other_request_is_sent() {
+    let faults = Faults { large_401_body: true, ..Faults::default() };
+    let (code, report, seen) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["reached"], true);
+    assert_eq!(with_outcome(&report, "fail"), Vec::<String>::new());
+    let why = detail(&report, "mcp-401");
+    assert!(why.starts_with("401 without a token"), "{why}");
+    assert!(why.contains(&format!("larger than {LIMIT} bytes")) && !why.contains("no answer"));
+    assert_eq!(requests(&seen), REQUESTS);
+}
+
+#[test]
+fn a_large_first_answer_still_has_its_challenge_judged() {
+    let faults = Faults { large_401_body: true, renamed_challenge: true, ..Faults::default() };
+    let (code, report, seen) = probe_local(faults, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-challenge"]);
+    assert!(detail(&report, "mcp-challenge").contains("x-amzn-remapped-www-authenticate"));
+    assert_eq!(requests(&seen), REQUESTS);
+}
+
+#[test]
+fn a_prm_at_the_body_limit_is_read_whole() {
+    let faults = Faults { prm_bytes: LIMIT, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(with_outcome(&report, "fail"), Vec::<String>::new());
+}
+
+#[test]
+fn a_prm_over_the_body_limit_fails_as_too_large_not_as_unanswered() {
+    let faults = Faults { prm_bytes: LIMIT + 1, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["reached"], true);
+    assert_eq!(with_outcome(&report, "fail"), ["prm-json", "root-prm-json"]);
+    let why = detail(&report, "prm-json");
+    assert!(why.contains("200 application/json answered"), "{why}");
+    assert!(why.contains(&format!("larger than {LIMIT} bytes")), "{why}");
+    assert!(!why.contains("no answer"), "{why}");
+    assert!(detail(&report, "prm-resource").contains("see prm-json"), "{report:#}");
+}
+
+/// A token with a line break in it, which would end the Authorization header and start another.
+const SPLIT_TOKEN: &str = "secret-head\r\nX-Injected: secret-tail";
+
+#[test]
+fn a_token_a_header_cannot_carry_is_refused_before_anything_is_sent_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = Deployment::start(None, Faults::default());
+    let spec = local_spec(dir.path(), deployment.port);
+    let spec = spec.to_str().unwrap();
+    for (format, from_env) in [("human", false), ("json", false), ("human", true), ("json", true)] {
+        let mut args = vec!["probe", spec, "--env", "local", "--format", format];
+        if !from_env {
+            args.extend(["--token", SPLIT_TOKEN]);
+        }
+        let output = specgen(&args, from_env.then_some(SPLIT_TOKEN));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{format}, env {from_env}: {stderr}");
+        assert!(output.stdout.is_empty(), "{format}, env {from_env}: checks were printed");
+        assert!(
+            stderr.contains("carriage return") && stderr.contains("cannot be sent"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("secret") && !stderr.contains("Injected"), "{stderr}");
+        assert!(!stderr.contains("no answer"), "{stderr}");
+    }
+    assert_eq!(requests(&deployment.seen()), Vec::<(&str, &str)>::new());
+}
+
+#[test]
+fn a_token_the_deployment_echoes_back_is_redacted_from_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults { token_in_location: true, ..Faults::default() };
+    let deployment = Deployment::start(None, faults);
+    let spec = local_spec(dir.path(), deployment.port);
+    for format in ["human", "json"] {
+        let args = ["probe", spec.to_str().unwrap(), "--env", "local", "--format", format];
+        let output = specgen(&args, Some(TOKEN));
+        assert_eq!(output.status.code(), Some(1));
+        let printed = [output.stdout, output.stderr].concat();
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(!printed.contains(TOKEN), "{printed}");
+        assert!(printed.contains("302 redirecting to"), "{printed}");
+        assert!(printed.contains("/login?expired=[token]"), "{printed}");
+    }
+    // The deployment did get the token, so the redaction above is what kept it out.
+    assert!(deployment.seen().iter().any(|s| s.authorization == Some(format!("Bearer {TOKEN}"))));
+}
+
+#[test]
+fn a_bearer_challenge_after_another_in_the_same_header_passes() {
+    let faults = Faults { challenge: Challenge::AfterBasic, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let why = detail(&report, "mcp-challenge");
+    assert!(why.contains("resource_metadata=") && why.contains("one of 2 challenges"), "{why}");
+}
+
+#[test]
+fn a_bearer_challenge_on_its_own_header_line_among_others_passes() {
+    let faults = Faults { challenge: Challenge::SeveralLines, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(detail(&report, "mcp-challenge").contains("one of 3 challenges"), "{report:#}");
+}
+
+#[test]
+fn a_header_without_a_bearer_challenge_fails_though_a_quoted_realm_names_one() {
+    let faults = Faults { challenge: Challenge::NoBearer, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-challenge"]);
+    let why = detail(&report, "mcp-challenge");
+    assert!(why.contains("no Bearer challenge: only Basic, Negotiate"), "{why}");
+}
+
+#[test]
+fn an_unquoted_resource_metadata_url_fails_and_says_to_quote_it() {
+    let faults = Faults { challenge: Challenge::Unquoted, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-challenge"]);
+    assert!(detail(&report, "mcp-challenge").contains("must be a quoted string"), "{report:#}");
 }
