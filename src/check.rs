@@ -256,12 +256,13 @@ fn check_discovery(
                 Some(route) if route.backend == probe.backend => {}
                 Some(route) => {
                     let message = format!(
-                        "{method} {} ({}) is caught by route `{}` and goes to backend `{}`, not `{}`",
+                        "{method} {} ({}) is caught by route `{}` and goes to backend `{}`, \
+                         not `{}`",
                         probe.url, probe.what, route.key, route.backend, probe.backend
                     );
                     let help = if route.key == "$default" {
-                        "the OAuth block derives this route; check that discovery routes are on and \
-                         that no route with the same path takes it"
+                        "the OAuth block derives this route; check that discovery routes are on \
+                         and that no route with the same path takes it"
                             .to_string()
                     } else {
                         format!(
@@ -357,9 +358,16 @@ fn check_doubling(model: &Model, env: &EnvModel, diags: &mut Diagnostics) {
                         "url-doubled",
                         &model.file,
                         at,
-                        format!("{what} `{value}` repeats the {label} twice in a row (environment `{}`)", env.name),
+                        format!(
+                            "{what} `{value}` repeats the {label} twice in a row (environment \
+                             `{}`)",
+                            env.name
+                        ),
                     )
-                    .help("derive URLs from the origin; specgen appends the stage, mapping key and mount exactly once"),
+                    .help(
+                        "derive URLs from the origin; specgen appends the stage, mapping key and \
+                         mount exactly once",
+                    ),
                 );
             }
         }
@@ -379,9 +387,16 @@ fn check_framework_values(model: &Model, env: &EnvModel, diags: &mut Diagnostics
                         "framework-base-url-variable",
                         &model.file,
                         fw.at,
-                        format!("backend `{}` runs {} but does not say which variable carries its base URL", b.name, fw.name),
+                        format!(
+                            "backend `{}` runs {} but does not say which variable carries its \
+                             base URL",
+                            b.name, fw.name
+                        ),
                     )
-                    .help("set `base_url_variable`, e.g. MCP_BASE_URL, so specgen can derive and check it"),
+                    .help(
+                        "set `base_url_variable`, e.g. MCP_BASE_URL, so specgen can derive and \
+                         check it",
+                    ),
                 );
             }
             continue;
@@ -426,11 +441,15 @@ fn check_framework_values(model: &Model, env: &EnvModel, diags: &mut Diagnostics
                     &model.file,
                     var.at,
                     format!(
-                        "{rule}, so `{value}` gives {public}, not the resource URL {} (environment `{}`)",
+                        "{rule}, so `{value}` gives {public}, not the resource URL {} \
+                         (environment `{}`)",
                         resource.resource_url, env.name
                     ),
                 )
-                .help(format!("write `{}: {{derive: framework-base-url}}`, or set it to {correct}", var.name)),
+                .help(format!(
+                    "write `{}: {{derive: framework-base-url}}`, or set it to {correct}",
+                    var.name
+                )),
             );
         }
     }
@@ -469,7 +488,10 @@ fn check_token_verification(model: &Model, diags: &mut Diagnostics) {
                         b.name, r.mount
                     ),
                 )
-                .help("set `router: true` to generate the verifying router, or name the backend's framework"),
+                .help(
+                    "set `router: true` to generate the verifying router, or name the backend's \
+                     framework",
+                ),
             );
         }
     }
@@ -550,7 +572,10 @@ fn check_default_endpoints(model: &Model, diags: &mut Diagnostics) {
                         env.origin, env.issuer, env.name
                     ),
                 )
-                .help("set `default_endpoints: false`: the authorization server on this origin serves those paths itself"),
+                .help(
+                    "set `default_endpoints: false`: the authorization server on this origin \
+                     serves those paths itself",
+                ),
             );
         }
     }

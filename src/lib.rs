@@ -5,8 +5,8 @@
 //! [`render`] turns the model into files in memory, and [`output`] compares them with
 //! `generated/` or writes them. [`engine`] is API Gateway's route selection, which every check
 //! shares, and [`lint`], [`assertions`] and [`explain`] build on it. [`probe`] checks a running
-//! deployment against the model, and [`serve`] plays a
-//! local environment as API Gateway would, with the same engine. [`run`] ties the stages together for the command line.
+//! deployment against the model, and [`serve`] plays a local environment as API Gateway would,
+//! with the same engine. [`run`] ties the stages together for the command line.
 
 pub mod assertions;
 pub mod check;

@@ -73,11 +73,12 @@ enum Command {
     /// never HTML; the PRM's `resource` and `authorization_servers` and the metadata's
     /// `issuer` must equal the environment's URLs byte for byte; a POST to the MCP endpoint
     /// without a token must get a 401 with `WWW-Authenticate: Bearer resource_metadata="..."`,
-    /// and its CORS preflight a 2xx; each backend's `pages` must be 200 HTML. An MCP `initialize` with a token needs
-    /// --token or SPECGEN_PROBE_TOKEN, and is skipped without one. No redirect is followed;
-    /// each request times out after 10 s. Exit 0 when no check failed, 1 when one did, 64 on
-    /// a usage error, 74 when the deployment does not answer. `--format json` prints one
-    /// object with spec, environment, origin, target, token, reached, checks and summary.
+    /// and its CORS preflight a 2xx; each backend's `pages` must be 200 HTML. An MCP
+    /// `initialize` with a token needs --token or SPECGEN_PROBE_TOKEN, and is skipped without
+    /// one. No redirect is followed; each request times out after 10 s. Exit 0 when no check
+    /// failed, 1 when one did, 64 on a usage error, 74 when the deployment does not answer.
+    /// `--format json` prints one object with spec, environment, origin, target, token,
+    /// reached, checks and summary.
     Probe {
         /// The spec file.
         spec: PathBuf,

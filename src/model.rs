@@ -427,8 +427,12 @@ impl Resolver<'_> {
                 self.error(
                     "invalid-name",
                     env.name.at,
-                    format!("environment name `{}` is not a simple name", env.name.value.escape_debug()),
-                    "use lowercase letters, digits and dashes, starting with a letter; it is also the Pulumi stack",
+                    format!(
+                        "environment name `{}` is not a simple name",
+                        env.name.value.escape_debug()
+                    ),
+                    "use lowercase letters, digits and dashes, starting with a letter; it is also \
+                     the Pulumi stack",
                 );
             }
             if !seen.insert(env.name.value.clone()) {
@@ -530,8 +534,11 @@ impl Resolver<'_> {
                 self.error(
                     "custom-domain-mismatch",
                     cd.at,
-                    format!("origin `{origin_text}` is not a custom domain, but `custom_domain` is set"),
-                    "remove `custom_domain`; it applies only to origins other than the API's own endpoint",
+                    format!(
+                        "origin `{origin_text}` is not a custom domain, but `custom_domain` is set"
+                    ),
+                    "remove `custom_domain`; it applies only to origins other than the API's own \
+                     endpoint",
                 );
             }
             None
@@ -546,7 +553,8 @@ impl Resolver<'_> {
                     "invalid-mapping-key",
                     key.at,
                     format!("API mapping key `{}` is not valid", key.value.escape_debug()),
-                    "use path segments of letters, digits, `.`, `_` and `-`, without leading or trailing `/`",
+                    "use path segments of letters, digits, `.`, `_` and `-`, without leading or \
+                     trailing `/`",
                 );
             }
             Some((
@@ -700,7 +708,8 @@ impl Resolver<'_> {
                     "invalid-mount",
                     mount.at,
                     message,
-                    "write the mount as `/mcp`: a leading slash, literal segments, no trailing slash",
+                    "write the mount as `/mcp`: a leading slash, literal segments, no trailing \
+                     slash",
                 );
                 continue;
             }
@@ -741,7 +750,8 @@ impl Resolver<'_> {
                     "invalid-scope",
                     scope.at,
                     format!("scope `{}` is not an OAuth scope token", scope.value.escape_debug()),
-                    "a scope is printable ASCII without spaces, `\"` or `\\` (RFC 6749 section 3.3)",
+                    "a scope is printable ASCII without spaces, `\"` or `\\` (RFC 6749 section \
+                     3.3)",
                 );
             }
         }
@@ -865,7 +875,10 @@ impl Resolver<'_> {
                     self.error(
                         "referenced-backend-field",
                         at,
-                        format!("`{field}` is set on referenced backend `{name}`, which Pulumi does not create"),
+                        format!(
+                            "`{field}` is set on referenced backend `{name}`, which Pulumi does \
+                             not create"
+                        ),
                         "remove it, or make the backend `deploy: managed`",
                     );
                 }
@@ -1209,13 +1222,15 @@ impl Resolver<'_> {
                             "route `{}` is already derived by the OAuth block ({})",
                             r.key.value, other.purpose
                         ),
-                        "remove this route: the OAuth block derives it and sends it to the right backend",
+                        "remove this route: the OAuth block derives it and sends it to the right \
+                         backend",
                     )
                 } else {
                     (
                         "route-duplicate",
                         format!("route `{}` duplicates route `{}`", r.key.value, other.key),
-                        "API Gateway refuses duplicate route keys (keys that differ only in a parameter name are duplicates); remove one",
+                        "API Gateway refuses duplicate route keys (keys that differ only in a \
+                         parameter name are duplicates); remove one",
                     )
                 };
                 self.error(code, r.key.at, message, help);
@@ -1243,7 +1258,8 @@ impl Resolver<'_> {
                     Some("`$default` cannot go to a backend served by the generated router")
                 } else if auth == "bearer" {
                     Some(
-                        "a bearer route on a router backend must lie under a protected resource's mount, where the OAuth block derives it",
+                        "a bearer route on a router backend must lie under a protected \
+                         resource's mount, where the OAuth block derives it",
                     )
                 } else {
                     None
@@ -1509,7 +1525,8 @@ fn derive_value(
         [one] => Ok(*one),
         _ => Err((
             format!(
-                "`{what}` needs exactly one protected resource on backend `{backend}`, which has {}",
+                "`{what}` needs exactly one protected resource on backend `{backend}`, which \
+                 has {}",
                 resources.len()
             ),
             "derive it on the backend that serves the MCP endpoint".to_string(),

@@ -358,7 +358,8 @@ fn referenced_env(model: &Model) -> Vec<String> {
         for var in &b.environment {
             for (env, value) in &var.values {
                 lines.push(format!(
-                    "{}: backend `{}` is referenced, so set {}={} on its function in environment `{env}`",
+                    "{}: backend `{}` is referenced, so set {}={} on its function in \
+                     environment `{env}`",
                     model.source.file, b.name, var.name, value
                 ));
             }

@@ -169,7 +169,8 @@ impl Gateway {
             _ => {
                 return Err(usage(
                     format!(
-                        "environment `{}` has the origin `{}`, which does not name one loopback address",
+                        "environment `{}` has the origin `{}`, which does not name one loopback \
+                         address",
                         env_model.name, env_model.origin
                     ),
                     "serve listens on the origin's own address: write http://127.0.0.1:PORT \
@@ -436,7 +437,13 @@ impl Shared {
                             request_id: &request_id,
                             time_epoch_ms: now_ms,
                         };
-                        tracing::debug!(method = %request.method, path = %decoded, route = %route.key, backend = %route.backend, "routed");
+                        tracing::debug!(
+                            method = %request.method,
+                            path = %decoded,
+                            route = %route.key,
+                            backend = %route.backend,
+                            "routed"
+                        );
                         self.play(&route.backend, &incoming, &routed, &context)
                     }
                 }
@@ -465,7 +472,11 @@ impl Shared {
                     Outcome::Response(payload) => event::read_response(&payload),
                     Outcome::TimedOut => Answer::gateway(503, "Service Unavailable"),
                     Outcome::Error(detail) => {
-                        tracing::warn!(function = runtime.arn(), error = %String::from_utf8_lossy(&detail), "function error");
+                        tracing::warn!(
+                            function = runtime.arn(),
+                            error = %String::from_utf8_lossy(&detail),
+                            "function error"
+                        );
                         Answer::gateway(500, "Internal Server Error")
                     }
                     Outcome::Exited(why) => {

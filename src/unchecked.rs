@@ -152,7 +152,8 @@ pub fn render(model: &Model) -> Result<Vec<File>, String> {
                 dispatch.display()
             ));
         }
-        let skipped = "        // The table check is skipped: rendered by specgen's unchecked entry point.\n\
+        let skipped = "        // The table check is skipped: rendered by specgen's unchecked \
+                       entry point.\n\
                        \x20       let _ = config::check_tables;\n";
         file.bytes = text.replacen(ROUTER_TABLE_CHECK, skipped, 1).into_bytes();
     }

@@ -165,7 +165,8 @@ fn a_preflight_twin_is_no_weaker_twin() {
 #[test]
 fn a_trailing_slash_twin_that_rests_on_row_10_says_so() {
     let diags = diagnostics_of(&spec_with_routes(
-        "  - {key: '$default', backend: site}\n  - {key: 'GET /admin', backend: site, auth: {jwt: staff}}\n  \
+        "  - {key: '$default', backend: site}\n  - {key: 'GET /admin', backend: site, \
+         auth: {jwt: staff}}\n  \
          - {key: 'ANY /admin/{proxy+}', backend: site, auth: {jwt: staff}}\n",
     ));
     let twin = diags.iter().find(|d| d.code == "auth-weaker-twin").expect("a twin finding");

@@ -61,7 +61,11 @@ fn bundled_spec_outputs() {
             let name = out.path.display().to_string().replace(['/', '\\'], "__");
             let text = String::from_utf8(out.bytes.clone()).expect("outputs are UTF-8");
             insta::with_settings!({
-                description => format!("specgen build {} -> generated/{}", file.display(), out.path.display()),
+                description => format!(
+                    "specgen build {} -> generated/{}",
+                    file.display(),
+                    out.path.display()
+                ),
                 omit_expression => true,
                 snapshot_suffix => name,
             }, {

@@ -355,7 +355,8 @@ impl Explain<'_> {
                 trimmed => trimmed,
             };
             let note = format!(
-                "`{}` ends in `/`: it is another path than `{trimmed}`, and no route key ends in `/`",
+                "`{}` ends in `/`: it is another path than `{trimmed}`, and no route key ends \
+                 in `/`",
                 self.path
             );
             steps.push(Step { rule: Rule::TrailingSlashDistinct, note });

@@ -10,7 +10,8 @@ use crate::model::{EnvModel, Model, RouteModel};
 /// fills them and exports the filled document.
 pub fn invoke_uri_placeholder(backend: &str) -> String {
     format!(
-        "arn:aws:apigateway:${{region}}:lambda:path/2015-03-31/functions/${{backend.{backend}.arn}}/invocations"
+        "arn:aws:apigateway:${{region}}:lambda:path/2015-03-31/functions/\
+         ${{backend.{backend}.arn}}/invocations"
     )
 }
 
@@ -109,7 +110,9 @@ fn operation(model: &Model, route: &RouteModel) -> Value {
     }
     op.insert(
         "x-amazon-apigateway-integration".into(),
-        json!({ "$ref": format!("#/components/x-amazon-apigateway-integrations/{}", route.backend) }),
+        json!({
+            "$ref": format!("#/components/x-amazon-apigateway-integrations/{}", route.backend)
+        }),
     );
     op.insert("x-specgen-backend".into(), Value::String(route.backend.clone()));
     op.insert("x-specgen-auth".into(), Value::String(route.auth.to_string()));

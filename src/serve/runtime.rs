@@ -174,7 +174,11 @@ impl Runtime {
             }
             thread::sleep(Duration::from_millis(20));
         }
-        tracing::debug!(function = %self.name, ms = started.elapsed().as_millis() as u64, "function ready");
+        tracing::debug!(
+            function = %self.name,
+            ms = started.elapsed().as_millis() as u64,
+            "function ready"
+        );
         Ok(())
     }
 

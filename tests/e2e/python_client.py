@@ -119,7 +119,8 @@ async def run(mcp_url: str, record: Record) -> int:
             {name: query[name][0] if name in query else None for name in ("code", "state", "iss")}
         )
         print(
-            f"authorize: 302 with code, state={'yes' if callback['state'] else 'no'}, iss={callback['iss']}"
+            f"authorize: 302 with code, state={'yes' if callback['state'] else 'no'}, "
+            f"iss={callback['iss']}"
         )
 
     async def callback_handler() -> AuthorizationCodeResult:
