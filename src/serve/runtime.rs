@@ -235,21 +235,7 @@ impl Runtime {
         if self.reaped.load(Ordering::SeqCst) {
             return Some("stopped".into());
         }
-        let pid = libc::id_t::try_from(child.id()).ok()?;
-        // SAFETY: waitid writes only into `info`; WNOWAIT leaves the child to be reaped later.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        if unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) } != 0 {
-            return None;
-        }
-        // SAFETY: after a successful waitid, si_pid is 0 when the child has not changed state,
-        // and si_status holds the exit code or the signal otherwise.
-        let (exited_pid, status, code) = unsafe { (info.si_pid(), info.si_status(), info.si_code) };
-        match (exited_pid, code) {
-            (0, _) => None,
-            (_, libc::CLD_EXITED) => Some(format!("exit status: {status}")),
-            _ => Some(format!("killed by signal {status}")),
-        }
+        peek_exit(child.id())
     }
 
     /// Stops the function's process group by its id, then reaps the process. Only the first
@@ -293,6 +279,35 @@ fn stop_with_parent(command: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 fn stop_with_parent(_: &mut Command) {}
+
+/// How process `pid`, a child of this process, ended, if it has, leaving it to be reaped.
+#[cfg(target_os = "linux")]
+fn peek_exit(pid: u32) -> Option<String> {
+    let pid = libc::id_t::try_from(pid).ok()?;
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: a zeroed siginfo_t is a valid value; waitid writes only into it, and WNOWAIT
+    // leaves the child to be reaped later. After a successful call, si_pid is 0 when the child
+    // has not changed state, and si_status holds its exit code or signal otherwise.
+    let (exited_pid, status, code) = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        if libc::waitid(libc::P_PID, pid, &mut info, flags) != 0 {
+            return None;
+        }
+        (info.si_pid(), info.si_status(), info.si_code)
+    };
+    match (exited_pid, code) {
+        (0, _) => None,
+        (_, libc::CLD_EXITED) => Some(format!("exit status: {status}")),
+        _ => Some(format!("killed by signal {status}")),
+    }
+}
+
+/// Elsewhere an exit is not seen before the function stops answering: start-up then waits out
+/// the init timeout, and an invocation its own timeout.
+#[cfg(not(target_os = "linux"))]
+fn peek_exit(_: u32) -> Option<String> {
+    None
+}
 
 /// A handle on serve's own stderr for a child's stdout.
 fn stderr_for_child() -> io::Result<Stdio> {
