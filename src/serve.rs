@@ -31,7 +31,7 @@ use crate::engine::{self, Entry, RouteKey};
 use crate::model::{EnvModel, Model, RouteModel};
 use crate::run::{self, exit};
 use crate::spec::LocalStandIn;
-use crate::url;
+use crate::{render, url};
 use event::Answer;
 use runtime::{Function, Outcome, Runtime};
 
@@ -179,7 +179,7 @@ impl Gateway {
             }
         };
 
-        let mut binaries: BTreeMap<&str, &PathBuf> = BTreeMap::new();
+        let mut binaries: BTreeMap<&str, PathBuf> = BTreeMap::new();
         for (name, binary) in &request.backends {
             if binaries.contains_key(name.as_str()) {
                 return Err(usage(
@@ -193,30 +193,38 @@ impl Gateway {
                     "write --backend NAME=PATH with a backend's name",
                 ));
             }
-            if !binary.is_file() {
-                return Err((
-                    exit::IO,
-                    format!("--backend {name}: `{}` is not a file", binary.display()),
-                    "build the backend's binary first, e.g. `cargo build --example mcp_server` \
-                     in the generated router crate"
-                        .into(),
-                ));
-            }
-            let backend = model.backends.iter().find(|b| &b.name == name);
-            if backend.is_some_and(|b| b.router) && !built_from(binary, &model.source.digest) {
-                return Err(usage(
-                    format!(
-                        "--backend {name}: `{}` was not built from this version of {}",
-                        binary.display(),
-                        model.source.file
-                    ),
-                    &format!(
-                        "a router binary carries the SHA-256 of its spec ({}); run `specgen \
-                         build` and rebuild the binary, or the URLs it advertises may not be \
-                         the ones served",
-                        model.source.digest
-                    ),
-                ));
+            // The file checked is the file run: a bare name would otherwise be looked up on
+            // PATH when started, and could be another file than the one checked here.
+            let binary = match std::fs::canonicalize(binary) {
+                Ok(path) if path.is_file() => path,
+                _ => {
+                    return Err((
+                        exit::IO,
+                        format!("--backend {name}: `{}` is not a file", binary.display()),
+                        "build the backend's binary first, e.g. `cargo build --example \
+                         mcp_server` in the generated router crate"
+                            .into(),
+                    ));
+                }
+            };
+            if let Some(krate) = model.crates.iter().find(|c| &c.backend == name) {
+                let identity = render::router_identity(&model, krate);
+                if !built_from(&binary, &identity) {
+                    return Err(usage(
+                        format!(
+                            "--backend {name}: `{}` was not built for backend `{name}` from \
+                             this version of {}",
+                            binary.display(),
+                            model.source.file
+                        ),
+                        &format!(
+                            "a router binary carries the SHA-256 of what its crate was rendered \
+                             from ({identity} here); run `specgen build` and rebuild the binary \
+                             of crate `{}`, or the URLs it advertises may not be the ones served",
+                            krate.name
+                        ),
+                    ));
+                }
             }
             binaries.insert(name, binary);
         }
@@ -491,7 +499,7 @@ impl Shared {
     }
 }
 
-/// Whether the binary holds `digest`, which a generated router keeps as its spec's SHA-256.
+/// Whether the binary holds `digest`, which a generated router keeps as its identity.
 fn built_from(binary: &Path, digest: &str) -> bool {
     let Ok(bytes) = std::fs::read(binary) else { return false };
     bytes.windows(digest.len()).any(|window| window == digest.as_bytes())

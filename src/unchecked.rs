@@ -58,30 +58,29 @@ pub fn resolve(spec: &Path) -> Result<Model, Vec<Diagnostic>> {
 /// so a test never runs a "mistake" that is in fact a correct deployment.
 pub fn apply(model: &mut Model, mistake: SeedMistake) -> Result<(), String> {
     match mistake {
-        SeedMistake::ShadowedDiscovery => shadow_discovery(model)?,
-        SeedMistake::DoubledResource => double_resources(model)?,
+        SeedMistake::ShadowedDiscovery => shadow_discovery(model),
+        SeedMistake::DoubledResource => {
+            double_resources(model)?;
+            rename_crates(model, "doubled-resource");
+            Ok(())
+        }
     }
-    rename_crates(model, mistake);
-    Ok(())
 }
 
-/// Names each router crate after the mistake. Cargo fingerprints a crate by its name and its
-/// path inside its workspace, not by where the workspace is, so a mistaken crate with the correct
-/// crate's name, built into the same target directory, could be taken as already built and
-/// handed out as the correct binary.
-fn rename_crates(model: &mut Model, mistake: SeedMistake) {
-    let suffix = match mistake {
-        SeedMistake::ShadowedDiscovery => "shadowed-discovery",
-        SeedMistake::DoubledResource => "doubled-resource",
-    };
+/// Names each router crate after the mistake it carries. Cargo fingerprints a crate by its name
+/// and its path inside its workspace, not by where the workspace is, so a mistaken crate with
+/// the correct crate's name, built into the same target directory, could be taken as already
+/// built and handed out as the correct binary.
+fn rename_crates(model: &mut Model, suffix: &str) {
     for krate in &mut model.crates {
         krate.name = format!("{}-{suffix}", krate.name);
         krate.lib_name = krate.name.to_snake_case();
     }
 }
 
-/// Drops every route under `/.well-known/`, from the gateway and from the routers' arms alike, as
-/// in a spec written before anyone knew MCP clients ask for those URLs.
+/// Drops every gateway route under `/.well-known/`, as in a spec written before anyone knew MCP
+/// clients ask for those URLs. The routers stay as they are: in the outage the MCP function was
+/// right, and the gateway sent discovery elsewhere.
 fn shadow_discovery(model: &mut Model) -> Result<(), String> {
     let well_known =
         |key: &str| key.split_once(' ').is_some_and(|(_, p)| p.starts_with("/.well-known/"));
@@ -92,9 +91,6 @@ fn shadow_discovery(model: &mut Model) -> Result<(), String> {
     }
     if !model.routes.iter().any(|r| r.key == "$default") {
         return Err("the model has no $default route that could shadow discovery".into());
-    }
-    for krate in &mut model.crates {
-        krate.routes.retain(|r| !well_known(&r.key));
     }
     Ok(())
 }

@@ -197,17 +197,18 @@ fn serve_router(spec: &Path, function: &Path, router: &Path) -> Child {
 }
 
 #[test]
-fn a_router_binary_built_from_another_version_of_the_spec_is_refused() {
+fn a_router_binary_built_for_another_backend_or_spec_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec_with_router(dir.path(), free_port());
-    let digest = specgen::render::sha256_hex(&std::fs::read(&spec).unwrap());
+    let model = specgen::run::compile(&spec).model.unwrap();
+    let digest = specgen::render::router_identity(&model, &model.crates[0]);
     let plain = function(dir.path(), "plain.py", "");
     let stale = function(dir.path(), "stale.py", &format!("# built from {}", "0".repeat(64)));
     let mut child = serve_router(&spec, &plain, &stale);
     assert_eq!(wait(&mut child), Some(64));
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-    assert!(stderr.contains("was not built from this version"), "{stderr}");
+    assert!(stderr.contains("was not built for backend `mcp` from this version"), "{stderr}");
     assert!(stderr.contains(&digest), "{stderr}");
 
     // Its twin: the same binary carrying this spec's digest is served.

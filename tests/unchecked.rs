@@ -61,12 +61,12 @@ fn shadowed_discovery_sends_every_discovery_url_to_the_wiki() {
     }
     // The MCP endpoint itself still reaches the router, as in the outage.
     assert_eq!(backend_for(&model, "/mcp").as_deref(), Some("mcp"));
-    // The root discovery routes are gone from the Pulumi program and the router alike; the
-    // probes appended under the mount stay, as the mount's own routes would have taken them.
-    for output in ["__main__.py", "src/spec.rs"] {
-        let text = rendered(&model, output);
-        assert!(!text.contains("\"ANY /.well-known/"), "{output} still routes discovery");
-    }
+    // The root discovery routes are gone from the Pulumi program; the probes appended under
+    // the mount stay, as the mount's own routes would have taken them. The router is untouched:
+    // in the outage the function was right and the gateway sent discovery elsewhere.
+    let program = rendered(&model, "__main__.py");
+    assert!(!program.contains("\"ANY /.well-known/"), "the program still routes discovery");
+    assert_eq!(model.crates[0].routes.len(), self::model().crates[0].routes.len());
     assert!(codes(&model).contains(&"discovery-shadowed"), "{:?}", codes(&model));
 }
 
@@ -82,16 +82,18 @@ fn doubled_resource_advertises_the_mount_twice() {
 }
 
 #[test]
-fn a_mistaken_router_crate_never_shares_the_correct_crates_name() {
+fn a_mistaken_router_crate_never_shares_the_correct_crates_name_or_identity() {
     // Built into one target directory under one name, cargo could reuse either binary for the
-    // other.
-    let correct = model().crates[0].name.clone();
-    for mistake in [SeedMistake::ShadowedDiscovery, SeedMistake::DoubledResource] {
-        let model = with(mistake);
-        assert_ne!(model.crates[0].name, correct);
-        let cargo_toml = rendered(&model, "Cargo.toml");
-        assert!(cargo_toml.contains(&format!("name = \"{}\"", model.crates[0].name)));
-    }
+    // other; and serve tells the two binaries apart by their identity.
+    let correct = model();
+    let doubled = with(SeedMistake::DoubledResource);
+    assert_ne!(doubled.crates[0].name, correct.crates[0].name);
+    let cargo_toml = rendered(&doubled, "Cargo.toml");
+    assert!(cargo_toml.contains(&format!("name = \"{}\"", doubled.crates[0].name)));
+    let identity = |m: &Model| specgen::render::router_identity(m, &m.crates[0]);
+    assert_ne!(identity(&doubled), identity(&correct));
+    // The shadowed deployment runs the correct router, so its identity is the correct one.
+    assert_eq!(identity(&with(SeedMistake::ShadowedDiscovery)), identity(&correct));
 }
 
 #[test]

@@ -75,8 +75,14 @@ pub fn read_request(reader: &mut impl BufRead, max_body: usize) -> Result<Reques
     else {
         return Err(ReadError::Malformed("bad request line"));
     };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || !is_token(method) {
+    if !matches!(version, "HTTP/1.0" | "HTTP/1.1") || !target.starts_with('/') || !is_token(method)
+    {
         return Err(ReadError::Malformed("bad request line"));
+    }
+    // A target holds no control characters (RFC 9112, section 3.2); one that does would reach
+    // the function's rawPath as sent.
+    if target.bytes().any(|b| b.is_ascii_control()) {
+        return Err(ReadError::Malformed("control character in the target"));
     }
 
     let mut headers = Vec::new();
@@ -102,9 +108,20 @@ pub fn read_request(reader: &mut impl BufRead, max_body: usize) -> Result<Reques
         headers,
         body: Vec::new(),
     };
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|te| te.to_ascii_lowercase().split(',').any(|c| c.trim() == "chunked"));
+    // A request body is framed by chunks only when chunked is the last transfer coding; any
+    // other transfer coding leaves its length unknown (RFC 9112, section 6.3).
+    let codings: Vec<String> = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(|coding| coding.trim().to_ascii_lowercase())
+        .filter(|coding| !coding.is_empty())
+        .collect();
+    if codings.iter().any(|c| c != "chunked") {
+        return Err(ReadError::Malformed("a transfer coding other than chunked"));
+    }
+    let chunked = !codings.is_empty();
     // Framing that two readers could take two ways is refused (RFC 9112, section 6.3).
     let lengths: Vec<&str> = request
         .headers
@@ -122,8 +139,11 @@ pub fn read_request(reader: &mut impl BufRead, max_body: usize) -> Result<Reques
     if chunked {
         request.body = read_chunked(reader, max_body)?;
     } else if let Some(length) = lengths.first() {
+        if length.is_empty() || !length.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ReadError::Malformed("bad content-length"));
+        }
         let length: usize =
-            length.parse().map_err(|_| ReadError::Malformed("bad content-length"))?;
+            length.parse().map_err(|_| ReadError::TooLarge(413, "body too large"))?;
         if length > max_body {
             return Err(ReadError::TooLarge(413, "body too large"));
         }
@@ -329,6 +349,12 @@ mod tests {
             b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n0\r\n\r\n",
             "G\u{a0}ET / HTTP/1.1\r\n\r\n".as_bytes(),
             b"G(ET / HTTP/1.1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nab",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\nab",
+            b"GET /a\x1bb HTTP/1.1\r\n\r\n",
+            b"GET /a\x00b HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.9\r\n\r\n",
         ] {
             assert!(matches!(read(bad), Err(ReadError::Malformed(_))), "{bad:?}");
         }

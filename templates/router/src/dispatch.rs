@@ -110,6 +110,7 @@ impl<S> RouterBuilder<S> {
         tracing::info!(
             spec = spec::SOURCE,
             spec_sha256 = spec::SPEC_SHA256,
+            identity_sha256 = spec::IDENTITY_SHA256,
             environment = environment.name,
             "router configured"
         );

@@ -13,9 +13,13 @@ use crate::model::{Arm, Environment, EnvironmentResource, Resource, Route};
 /// The spec file this crate was generated from, relative to the specgen project.
 pub const SOURCE: &str = "specs/wikibot.yaml";
 
-/// The SHA-256 of that spec's bytes. The router logs it at start-up, which also keeps it in the
-/// binary, where `specgen serve` looks for it to refuse a binary built from another spec.
+/// The SHA-256 of that spec's bytes.
 pub const SPEC_SHA256: &str = "86f381f7a0899c50c3fab4f960986fb9cbc4c6189b7ef61b9f39b80cbb6d4356";
+
+/// The SHA-256 of everything this crate was rendered from: the spec's digest and this backend's
+/// whole table. The router logs it at start-up, which also keeps it in the binary, where
+/// `specgen serve` looks for it to refuse a binary built for another backend or spec.
+pub const IDENTITY_SHA256: &str = "6610ec9531de9ab12ec4fb8199a7dec02d4980790d2ec85ff13b595076379cce";
 
 /// The package name of this crate.
 pub const CRATE_NAME: &str = "wikibot-mcp-router";
