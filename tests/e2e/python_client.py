@@ -63,6 +63,7 @@ class Record:
         self.error: str | None = None
         self.token = False
         self.tools: list[str] = []
+        self.whoami: str | None = None
         self.requests: list[dict] = []
 
     async def on_request(self, request: httpx2.Request) -> None:
@@ -93,6 +94,7 @@ class Record:
             "error": self.error,
             "token": self.token,
             "tools": self.tools,
+            "whoami": self.whoami,
             "requests": self.requests,
         }
         with open(path, "w", encoding="utf-8") as file:
@@ -157,6 +159,10 @@ async def run(mcp_url: str, record: Record) -> int:
         tools = await session.list_tools()
         names = [tool.name for tool in tools.tools]
         print(f"tools/list: {names}")
+        # The handler answers with the claims the router verified and handed on.
+        result = await session.call_tool("whoami", {})
+        record.whoami = " ".join(getattr(block, "text", "") for block in result.content)
+        print(f"tools/call whoami: {record.whoami}")
     record.token = storage.tokens is not None
     record.tools = names
     if storage.tokens is None:

@@ -102,6 +102,7 @@ def judge(
     issuer: str,
     discovery_backend: str,
     prm_resource: str | None,
+    subject: str = "e2e-user",
 ) -> int:
     """Runs the checks of one expectation and returns how many failed."""
     checks = Checks()
@@ -136,10 +137,42 @@ def judge(
             any(r["status"] == 200 and is_json(r["content_type"]) for r in prm),
             f"GET {path_inserted_prm(mcp_url)} answered JSON",
         )
+        # Each step on the issuer, so a driver that skipped one cannot pass: registration,
+        # the authorization request and its redirect, the token.
+        for step, method, statuses in (
+            ("/register", "POST", (200, 201)),
+            ("/authorize", "GET", (302,)),
+            ("/token", "POST", (200,)),
+        ):
+            checks.check(
+                f"issuer{step.replace('/', '-')}",
+                any(
+                    path(r["url"]) == step and r["method"] == method and r["status"] in statuses
+                    for r in on_issuer
+                ),
+                f"{method} {issuer}{step} answered {' or '.join(map(str, statuses))}",
+            )
+        # The handler's own answer: the claims the router verified reached it.
+        whoami = record.get("whoami") or ""
         checks.check(
-            "issuer-used",
-            any(path(r["url"]) == "/token" and r["status"] == 200 for r in on_issuer),
-            f"a token came from {issuer}/token",
+            "claims-reached-handler",
+            whoami.startswith(f"subject {subject},"),
+            f"whoami answered {whoami!r}",
+        )
+        # The gateway's side: the router answered an MCP request with 200, so the client's
+        # report of a session is not the only witness.
+        served = [
+            a
+            for a in access
+            if a.method == "POST"
+            and a.path == path(mcp_url)
+            and a.backend == discovery_backend
+            and a.status == 200
+        ]
+        checks.check(
+            "mcp-served",
+            bool(served),
+            f"the gateway log shows POST {path(mcp_url)} answered 200 by `{discovery_backend}`",
         )
         wrong = [a for a in discovery_log if a.backend != discovery_backend]
         checks.check(
@@ -225,11 +258,12 @@ def judge(
             prm_resource == doubled,
             f"the PRM's resource is {prm_resource!r}, expected the doubled {doubled!r}",
         )
-        error = (record.get("error") or "").lower()
+        # The client's refusal names the doubled URL itself, not merely some resource.
+        error = record.get("error") or ""
         checks.check(
             "reason-named",
-            "resource" in error,
-            f"the client's error names the resource: {record.get('error')!r}",
+            doubled in error and mcp_url in error.replace(doubled, ""),
+            f"the client's error names {doubled} against {mcp_url}: {error!r}",
         )
     return checks.failed
 
@@ -256,6 +290,7 @@ def main() -> int:
     parser.add_argument("--mcp-url", required=True)
     parser.add_argument("--issuer", required=True)
     parser.add_argument("--discovery-backend", required=True)
+    parser.add_argument("--subject", default="e2e-user", help="the test tokens' subject")
     try:
         args = parser.parse_args()
     except SystemExit as exit:
@@ -274,6 +309,7 @@ def main() -> int:
         args.issuer,
         args.discovery_backend,
         prm_resource,
+        args.subject,
     )
     return 1 if failed else 0
 

@@ -7,6 +7,7 @@ client that reached the issuer). Every expectation passes only its own run.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def record(ok: bool, requests: list[dict], error: str | None = None) -> dict:
         "error": error,
         "token": ok,
         "tools": ["whoami"] if ok else [],
+        "whoami": "subject e2e-user, scopes wiki" if ok else None,
         "requests": requests,
     }
 
@@ -46,6 +48,9 @@ ROUTED = (
     "GET /.well-known/oauth-protected-resource/mcp -> "
     'ANY /.well-known/oauth-protected-resource/mcp (mcp) 200 "application/json"\n'
 )
+
+# The same, and the router answering an MCP request with a session.
+SERVED = ROUTED + 'POST /mcp -> ANY /mcp (mcp) 200 "application/json"\n'
 
 RUNS = {
     "ok": (
@@ -61,7 +66,7 @@ RUNS = {
                 req("POST", MCP, 200),
             ],
         ),
-        ROUTED,
+        SERVED,
         None,
     ),
     "shadowed-discovery": (
@@ -93,7 +98,8 @@ RUNS = {
                 req("GET", PRM, 200),
                 req("GET", f"{ISSUER}/.well-known/oauth-authorization-server", 200),
             ],
-            "Error: Protected resource http://127.0.0.1:18787/mcp/mcp does not match expected",
+            "Error: Protected resource http://127.0.0.1:18787/mcp/mcp does not match expected "
+            "http://127.0.0.1:18787/mcp (or origin)",
         ),
         ROUTED,
         f"{MCP}/mcp",
@@ -189,3 +195,39 @@ def test_a_content_type_cannot_pass_for_another_backend() -> None:
     forged = 'GET /x -> $default (wiki) 200 "x\\" (mcp) 200 \\"application/json"\n'
     [entry] = verdict.parse_access_log(forged)
     assert entry.backend == "wiki"
+
+
+def judge_ok(mutate) -> int:
+    """The ok verdict on the ok run with one thing changed by `mutate(record, log_lines)`."""
+    rec, log, _ = RUNS["ok"]
+    rec = json.loads(json.dumps(rec))
+    lines = log.splitlines()
+    mutate(rec, lines)
+    access = verdict.parse_access_log("\n".join(lines))
+    return verdict.judge("ok", rec, access, MCP, ISSUER, "mcp", None)
+
+
+def test_a_driver_that_skipped_a_step_or_claimed_a_session_is_caught() -> None:
+    def skip(step: str):
+        def mutate(rec: dict, _lines: list[str]) -> None:
+            rec["requests"] = [r for r in rec["requests"] if step not in r["url"]]
+
+        return mutate
+
+    assert judge_ok(lambda rec, lines: None) == 0
+    for step in ("/register", "/authorize", "/token"):
+        assert judge_ok(skip(step)) == 1, step
+    # A driver that reports a session the router never served.
+    assert judge_ok(lambda rec, lines: lines.pop()) == 1
+    # Claims that never reached the handler.
+    assert judge_ok(lambda rec, lines: rec.update(whoami="no verified claims")) == 1
+    assert judge_ok(lambda rec, lines: rec.update(whoami=None)) == 1
+
+
+def test_the_doubled_reason_must_name_the_doubled_url() -> None:
+    rec, log, prm_resource = RUNS["doubled-resource"]
+    for unrelated in ("OSError: [Errno 11] Resource temporarily unavailable", None):
+        rec = {**rec, "error": unrelated}
+        access = verdict.parse_access_log(log)
+        args = (MCP, ISSUER, "mcp", prm_resource)
+        assert verdict.judge("doubled-resource", rec, access, *args) == 1

@@ -51,6 +51,7 @@ const record = {
     error: null,
     token: false,
     tools: [],
+    whoami: null,
     requests: []
 };
 
@@ -240,6 +241,10 @@ async function run(mcpUrl) {
     const { tools } = await client.listTools();
     record.tools = tools.map((tool) => tool.name);
     console.log(`tools/list: ${JSON.stringify(record.tools)}`);
+    // The handler answers with the claims the router verified and handed on.
+    const whoami = await client.callTool({ name: 'whoami', arguments: {} });
+    record.whoami = (whoami.content ?? []).map((block) => block.text ?? '').join(' ');
+    console.log(`tools/call whoami: ${record.whoami}`);
     await settle(2000);
     await client.close();
 
