@@ -20,6 +20,7 @@ import argparse
 import base64
 import hashlib
 import json
+import re
 import secrets
 import sys
 import threading
@@ -29,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 def b64url(data: bytes) -> str:
@@ -150,7 +153,8 @@ def make_handler(authority: Authority, run_id: str, budget: dict):
                     },
                 )
                 return
-            if query.get("response_type") != "code" or query.get("code_challenge_method") != "S256":
+            pkce = query.get("code_challenge_method") == "S256" and query.get("code_challenge")
+            if query.get("response_type") != "code" or not pkce:
                 self.send_json(
                     400, {"error": "invalid_request", "error_description": "code with S256 only"}
                 )
@@ -217,7 +221,10 @@ def make_handler(authority: Authority, run_id: str, budget: dict):
                 return
             client_id, redirect_uri, challenge, resource, scope = grant
             verifier = form.get("code_verifier", "")
-            if b64url(hashlib.sha256(verifier.encode("ascii")).digest()) != challenge:
+            # RFC 7636 4.1: 43 to 128 unreserved characters (which also keeps it ASCII).
+            if not VERIFIER.fullmatch(verifier) or (
+                b64url(hashlib.sha256(verifier.encode("ascii")).digest()) != challenge
+            ):
                 self.send_json(
                     400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
                 )
@@ -229,6 +236,13 @@ def make_handler(authority: Authority, run_id: str, budget: dict):
                         "error": "invalid_grant",
                         "error_description": "client or redirect_uri mismatch",
                     },
+                )
+                return
+            # RFC 8707: the token is for the resource that was authorized, not another one.
+            if resource and form.get("resource", resource) != resource:
+                self.send_json(
+                    400,
+                    {"error": "invalid_target", "error_description": "not the resource authorized"},
                 )
                 return
             resource = form.get("resource") or resource
