@@ -345,7 +345,10 @@ impl Gateway {
         if shared.connections.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             shared.connections.fetch_sub(1, Ordering::SeqCst);
             let answer = Answer::gateway(503, "Service Unavailable");
-            let mut stream = stream;
+            access_log("-", "-", None, &answer);
+            // The request is left unread: the answer goes out at once, bounded, and the
+            // accepting thread never waits on a client.
+            let mut stream = http::Deadline::new(stream, Duration::from_millis(100));
             let _ =
                 http::write_response(&mut stream, 503, &answer.headers, &answer.body, false, true);
             return;
@@ -376,6 +379,11 @@ fn connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) -> io::Resul
                     Answer::gateway(status, "Request Header Fields Too Large")
                 }
                 http::ReadError::Malformed(_) => Answer::gateway(400, "Bad Request"),
+                // A client that did not send its whole request within the deadline is told
+                // so, and logged like any other refused request.
+                http::ReadError::Io(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    Answer::gateway(408, "Request Timeout")
+                }
                 http::ReadError::Closed | http::ReadError::Io(_) => return Ok(()),
             };
             // The request could not be read, so its method and target are unknown.
@@ -488,7 +496,10 @@ impl Shared {
                         Answer::gateway(500, "Internal Server Error")
                     }
                     Outcome::Exited(why) => {
-                        tracing::warn!("{why}");
+                        tracing::warn!("{why}; starting it again");
+                        if let Err(e) = runtime.restart() {
+                            tracing::warn!(function = runtime.arn(), error = %e, "restart failed");
+                        }
                         Answer::gateway(500, "Internal Server Error")
                     }
                 }

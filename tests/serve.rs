@@ -352,3 +352,21 @@ fn a_backend_given_twice_is_refused() {
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("names `pets` twice"));
 }
+
+#[test]
+fn a_request_not_sent_within_the_deadline_gets_408_and_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(&spec(dir.path(), free_port(), WITH_DEFAULT), "local");
+    let address = served.url.trim_start_matches("http://").to_owned();
+    let mut raw = std::net::TcpStream::connect(address).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Half a request, then nothing: the gateway's deadline, not this test, ends it.
+    raw.write_all(b"GET /Home HTTP/1.1\r\nX-Slow: a").unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(served.logged(), "- - -> no route 408 \"application/json\"");
+    assert_eq!(served.stop(), Some(0));
+}

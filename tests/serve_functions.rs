@@ -37,15 +37,17 @@ routes:
     path
 }
 
-/// A Python function: `setup` runs first, then it answers every invocation with 200 `ok`.
+/// A Python function: `setup` runs first, then it answers `ROUNDS` (100) invocations with 200
+/// `ok` and exits.
 fn function(dir: &Path, name: &str, setup: &str) -> PathBuf {
     let text = format!(
         r#"#!/usr/bin/env python3
 import json, os, subprocess, sys, urllib.request
 api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
+ROUNDS = 100
 {setup}
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({{}}))
-for _ in range(100):
+for _ in range(ROUNDS):
     with opener.open(api + "/invocation/next", timeout=60) as response:
         request_id = response.headers["lambda-runtime-aws-request-id"]
     answer = json.dumps({{"statusCode": 200, "body": "ok"}}).encode()
@@ -217,5 +219,30 @@ fn a_router_binary_built_for_another_backend_or_spec_is_refused() {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("serving on"), "{line}");
+    assert_eq!(terminate(&mut child), Some(0));
+}
+
+#[test]
+fn a_function_that_exits_is_started_again_for_the_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = function(dir.path(), "once.py", "ROUNDS = 1");
+    let port = free_port();
+    let mut child = serve(&spec(dir.path(), port), &binary);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("serving on"), "{line}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into();
+    let status =
+        |_: usize| agent.get(&format!("http://127.0.0.1:{port}/")).call().unwrap().status();
+    // The first answer, then the process is gone: that request fails, as on Lambda, and the
+    // next one reaches a new process.
+    assert_eq!(status(1), 200);
+    assert_eq!(status(2), 500);
+    assert_eq!(status(3), 200);
     assert_eq!(terminate(&mut child), Some(0));
 }

@@ -180,7 +180,7 @@ impl Read for Deadline<TcpStream> {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "the request took too long"));
         }
         self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buf)
+        self.stream.read(buf).map_err(timed_out)
     }
 }
 
@@ -191,11 +191,20 @@ impl Write for Deadline<TcpStream> {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "the answer took too long"));
         }
         self.stream.set_write_timeout(Some(left))?;
-        self.stream.write(buf)
+        self.stream.write(buf).map_err(timed_out)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
+    }
+}
+
+/// A socket timeout shows as `WouldBlock` on some systems and `TimedOut` on others; at a
+/// deadline both mean the same.
+fn timed_out(error: io::Error) -> io::Error {
+    match error.kind() {
+        io::ErrorKind::WouldBlock => io::Error::new(io::ErrorKind::TimedOut, "deadline passed"),
+        _ => error,
     }
 }
 
@@ -382,8 +391,7 @@ mod tests {
         let started = Instant::now();
         let mut reader = io::BufReader::new(Deadline::new(stream, Duration::from_millis(500)));
         let result = read_request(&mut reader, 16);
-        assert!(matches!(result, Err(ReadError::Io(ref e)) if e.kind() == io::ErrorKind::TimedOut
-            || e.kind() == io::ErrorKind::WouldBlock));
+        assert!(matches!(result, Err(ReadError::Io(ref e)) if e.kind() == io::ErrorKind::TimedOut));
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(reader);
         sender.join().unwrap();

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -83,6 +83,9 @@ pub struct Runtime {
     name: String,
     arn: String,
     timeout: Duration,
+    binary: PathBuf,
+    /// Starts the function's processes, the first and any after an exit.
+    spawner: Sender<SpawnRequest>,
     child: Mutex<Child>,
     /// Set once the process was reaped by [`Runtime::stop`].
     reaped: AtomicBool,
@@ -131,7 +134,8 @@ impl Runtime {
             use std::os::unix::process::CommandExt;
             command.process_group(0);
         }
-        let child = command.spawn().map_err(|e| {
+        let spawner = spawner(command);
+        let child = spawn_with(&spawner).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start {}: {e}", function.binary.display()))
         })?;
         tracing::debug!(function = function.name, pid = child.id(), %address, "function started");
@@ -140,15 +144,41 @@ impl Runtime {
             name: function.name.to_owned(),
             arn,
             timeout: function.timeout,
+            binary: function.binary.to_path_buf(),
+            spawner,
             child: Mutex::new(child),
             reaped: AtomicBool::new(false),
             shared,
         };
-        runtime.wait_for_first_poll(function.binary)?;
+        runtime.wait_for_first_poll()?;
         Ok(runtime)
     }
 
-    fn wait_for_first_poll(&self, binary: &Path) -> io::Result<()> {
+    /// Starts a new process after the function's process exited, as Lambda starts a new
+    /// execution environment: the invocation that saw the exit failed, the next ones go to the
+    /// new process. Does nothing while the process runs, so requests that saw the same exit
+    /// start one new process between them.
+    pub fn restart(&self) -> io::Result<()> {
+        {
+            let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            let stopped = self.reaped.load(Ordering::SeqCst);
+            if !stopped && peek_exit(child.id()).is_none() {
+                return Ok(());
+            }
+            if !stopped {
+                self.stop_locked(&mut child);
+            }
+            self.shared.polled.store(false, Ordering::SeqCst);
+            *self.shared.init_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *child = spawn_with(&self.spawner)?;
+            self.reaped.store(false, Ordering::SeqCst);
+            tracing::debug!(function = %self.name, pid = child.id(), "function restarted");
+        }
+        self.wait_for_first_poll()
+    }
+
+    fn wait_for_first_poll(&self) -> io::Result<()> {
+        let binary = &self.binary;
         let started = Instant::now();
         let refuse = |why: String| {
             self.stop();
@@ -242,6 +272,10 @@ impl Runtime {
     /// call signals: after the reaping, the id may belong to someone else.
     pub fn stop(&self) {
         let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        self.stop_locked(&mut child);
+    }
+
+    fn stop_locked(&self, child: &mut Child) {
         if self.reaped.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -307,6 +341,30 @@ fn peek_exit(pid: u32) -> Option<String> {
 #[cfg(not(target_os = "linux"))]
 fn peek_exit(_: u32) -> Option<String> {
     None
+}
+
+/// A request to the spawner thread: the channel its answer goes to.
+type SpawnRequest = Sender<io::Result<Child>>;
+
+/// Starts the function's processes from one thread that lives as long as the runtime. The
+/// kernel sends the parent-death signal (see [`stop_with_parent`]) when the *thread* that
+/// spawned a child ends, so a process started again from a request's thread would be stopped as
+/// soon as that request was answered.
+fn spawner(mut command: Command) -> Sender<SpawnRequest> {
+    let (requests, incoming) = mpsc::channel::<SpawnRequest>();
+    thread::spawn(move || {
+        for reply in incoming {
+            let _ = reply.send(command.spawn());
+        }
+    });
+    requests
+}
+
+fn spawn_with(spawner: &Sender<SpawnRequest>) -> io::Result<Child> {
+    let gone = || io::Error::other("the thread that starts functions is gone");
+    let (reply, answer) = mpsc::channel();
+    spawner.send(reply).map_err(|_| gone())?;
+    answer.recv().map_err(|_| gone())?
 }
 
 /// A handle on serve's own stderr for a child's stdout.
