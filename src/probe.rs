@@ -9,14 +9,19 @@
 //! 1. `POST` to each MCP endpoint without a token: a 401 whose `WWW-Authenticate` header, under
 //!    exactly that name, holds a `Bearer` challenge naming the PRM URL. The header may hold
 //!    other challenges too, and may come as several lines (RFC 9110 section 11.6.1); the first
-//!    `Bearer` challenge among them is judged. Then a browser's `OPTIONS` preflight to it:
-//!    answered 2xx with `Access-Control-Allow-Origin`, never challenged.
+//!    `Bearer` challenge among them is judged. The official clients read the header more
+//!    simply, so no other `resource_metadata=` may appear in it, and a header that does not
+//!    start with the `Bearer` challenge is a warning: the TypeScript client ignores it. Then a
+//!    browser's `OPTIONS` preflight to it: answered 2xx, never challenged, with an
+//!    `Access-Control-Allow-Origin` browsers accept and the POST's headers allowed.
 //! 2. `GET` each PRM URL, path-inserted and (where the resource has one) root: JSON, readable
-//!    from any origin, with `resource` and `authorization_servers` byte for byte.
+//!    from any origin, with `resource` byte for byte and the issuer first in
+//!    `authorization_servers`, the one entry clients use.
 //! 3. `GET` the authorization-server metadata on the origin (the legacy request of the
 //!    incident), and the issuer's own metadata URL when the issuer shares the origin: JSON,
 //!    readable from any origin, with the issuer's own `issuer` value.
-//! 4. `POST` an MCP `initialize` with a bearer token, when one is given: 200.
+//! 4. `POST` an MCP `initialize` with a bearer token, when one is given: 200 with a JSON-RPC
+//!    result, as JSON or as the first message of an event stream.
 //! 5. `GET` each page a backend names in `pages`: a 200 HTML page, not JSON.
 //!
 //! `--base-url` replaces the origin that requests are sent to, and nothing else: the answers are
@@ -28,17 +33,22 @@
 //! The client follows no redirects (it reports them), reads no environment proxy, times out
 //! each request after [`TIMEOUT`] and reads at most [`MAX_BODY_BYTES`] of a body. An answer
 //! whose body is larger, or breaks off, is still an answer: the checks that judge a status and
-//! headers judge them, and only the checks that read the body fail, saying why. "No answer"
-//! means that no status line came back.
+//! headers judge them, and only the checks that read the body fail, saying why. An event stream
+//! is read only up to its first message that answers the request. "No answer" means that no
+//! status line came back.
 //!
 //! The token is sent only with the `initialize` request to the probed origin's MCP endpoint,
 //! and is never printed: a token that cannot be sent in a header is refused before any request,
-//! and a server that echoes the token back has it replaced by `[token]` in every detail.
+//! and a server that echoes the token back has it replaced by `[token]`, in any ASCII case,
+//! in every answer as it arrives and again in every detail.
+//!
+//! A check passes, warns (a client still works, but one official client does less than the
+//! deployment means it to), fails or is skipped; only a failure makes the exit code 1.
 //!
 //! `--format json` prints one object with the stable fields `spec`, `environment`, `origin`
 //! (the environment's), `target` (the origin requests went to), `token` (whether one was
-//! given), `reached`, `checks` (each with `check`, `method`, `url`, `outcome`: `pass`, `fail`
-//! or `skipped`, and `detail`) and `summary` (`passed`, `failed`, `skipped`).
+//! given), `reached`, `checks` (each with `check`, `method`, `url`, `outcome`: `pass`, `warn`,
+//! `fail` or `skipped`, and `detail`) and `summary` (`passed`, `warned`, `failed`, `skipped`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -66,6 +76,15 @@ const PROTOCOL_VERSION: &str = "2025-06-18";
 
 /// The `Origin` of probe's preflight: a browser client's page, on a name that never resolves.
 const PREFLIGHT_ORIGIN: &str = "https://specgen-probe.invalid";
+
+/// The headers of an MCP client's POST that a browser asks the preflight about, as a browser
+/// names them: lowercase and sorted. None is CORS-safelisted: the token, the JSON content type
+/// (a form cannot send it) and the protocol revision, which clients send on every request after
+/// `initialize` and probe sends on that one too.
+const PREFLIGHT_HEADERS: [&str; 3] = ["authorization", "content-type", "mcp-protocol-version"];
+
+/// The schemes whose challenge the TypeScript client reads, when the header starts with one.
+const TYPESCRIPT_SCHEMES: [&str; 2] = ["bearer", "dpop"];
 
 /// A bearer token. Its `Debug` never shows the value, so it cannot leak into a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,13 +118,52 @@ impl Token {
         ))
     }
 
-    /// `text` with the token, as sent or as escaped for a message, replaced by `[token]`. Only
-    /// a server can put the token into a detail, by echoing it back (in a redirect's `Location`,
-    /// say), and the report must not carry it further.
+    /// `text` with the token replaced by `[token]`. Only a server can put the token into a
+    /// detail, by echoing it back (in a redirect's `Location`, say), and the report must not
+    /// carry it further.
     fn redact(&self, text: &str) -> String {
-        let escaped = self.0.escape_debug().to_string();
-        text.replace(&self.0, "[token]").replace(&escaped, "[token]")
+        // The forms replaced are whole UTF-8 strings, so the text between them stays valid.
+        String::from_utf8_lossy(&self.redact_bytes(text.as_bytes())).into_owned()
     }
+
+    /// `bytes` with the token replaced by `[token]`: as sent, and as a message (`escape_debug`)
+    /// or JSON escapes it, since details show values both ways, and in any ASCII case, since
+    /// probe lowercases some values (a content type) and a hex token lowercased is the whole
+    /// secret.
+    fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let json = Value::from(self.0.as_str()).to_string();
+        let mut forms = vec![
+            self.0.clone(),
+            self.0.escape_debug().to_string(),
+            json[1..json.len() - 1].to_string(),
+        ];
+        // The longest first, so that an escaped form is replaced whole before a part of it is.
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        forms.dedup();
+        forms.iter().fold(bytes.to_vec(), |text, form| {
+            replace_ignoring_ascii_case(&text, form.as_bytes(), b"[token]")
+        })
+    }
+}
+
+/// `haystack` with every occurrence of `needle`, compared ignoring ASCII case, replaced.
+fn replace_ignoring_ascii_case(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut at = 0;
+    while at < haystack.len() {
+        let rest = &haystack[at..];
+        if !needle.is_empty()
+            && rest.len() >= needle.len()
+            && rest[..needle.len()].eq_ignore_ascii_case(needle)
+        {
+            out.extend_from_slice(with);
+            at += needle.len();
+        } else {
+            out.push(haystack[at]);
+            at += 1;
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for Token {
@@ -127,6 +185,9 @@ pub struct Request {
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
+    /// The deployment works with the official clients, but one of them does less with it than
+    /// the deployment means it to (it ignores a challenge, say). It does not fail the probe.
+    Warn,
     Fail,
     Skipped,
 }
@@ -135,6 +196,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
             Outcome::Fail => "fail",
             Outcome::Skipped => "skipped",
         }
@@ -157,6 +219,7 @@ pub struct Check {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Summary {
     pub passed: usize,
+    pub warned: usize,
     pub failed: usize,
     pub skipped: usize,
 }
@@ -176,7 +239,7 @@ pub struct Probed {
 }
 
 impl Probed {
-    /// 0 when every check passed or was skipped, 1 when one failed, 74 when nothing answered.
+    /// 0 when no check failed (warnings allowed), 1 when one failed, 74 when nothing answered.
     pub fn exit(&self) -> u8 {
         if !self.reached {
             exit::IO
@@ -292,6 +355,7 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
         client: Client::new(),
         env,
         target,
+        token,
         checks: Vec::new(),
         sent: 0,
         unreachable_after_first: None,
@@ -329,6 +393,8 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
         }
     }
 
+    // Answers were redacted as they arrived; this catches the token in the values a check
+    // decoded from them, such as an unquoted parameter or a JSON string with escapes.
     if let Some(token) = token {
         for check in &mut prober.checks {
             check.detail = token.redact(&check.detail);
@@ -338,6 +404,7 @@ pub fn probe(model: &Model, env: &EnvModel, target: &str, token: Option<&Token>)
     for check in &prober.checks {
         match check.outcome {
             Outcome::Pass => summary.passed += 1,
+            Outcome::Warn => summary.warned += 1,
             Outcome::Fail => summary.failed += 1,
             Outcome::Skipped => summary.skipped += 1,
         }
@@ -390,6 +457,8 @@ struct Prober<'a> {
     client: Client,
     env: &'a EnvModel,
     target: &'a str,
+    /// The token, to redact from every answer as it arrives.
+    token: Option<&'a Token>,
     checks: Vec<Check>,
     sent: usize,
     /// Why the first request got no answer; nothing is sent after it.
@@ -408,6 +477,16 @@ enum Fetched {
     Skipped(String),
 }
 
+impl Fetched {
+    fn redact(&mut self, token: &Token) {
+        match self {
+            Fetched::Answer(answer) => answer.redact(token),
+            Fetched::NoAnswer(why) | Fetched::Unsendable(why) => *why = token.redact(why),
+            Fetched::Skipped(_) => {}
+        }
+    }
+}
+
 impl Prober<'_> {
     /// `url`, one of the environment's URLs, on the probed origin. Only the path is kept, so
     /// no request (and no token) can go to another host.
@@ -421,7 +500,12 @@ impl Prober<'_> {
         if self.unreachable_after_first.is_some() {
             return Fetched::Skipped("not sent: the first request got no answer".into());
         }
-        let fetched = self.client.send(url, payload);
+        let mut fetched = self.client.send(url, payload);
+        // Before any check reads the answer, and before it is logged: a check may shorten,
+        // lowercase or unescape a value, and no form of the token may come out of that.
+        if let Some(token) = self.token {
+            fetched.redact(token);
+        }
         match &fetched {
             Fetched::Answer(answer) => {
                 self.sent += 1;
@@ -525,15 +609,13 @@ impl Prober<'_> {
             }
         };
 
-        match answer.header("access-control-allow-origin") {
-            Some(value) => {
+        match allow_origin_verdict(&answer) {
+            Ok(value) => {
                 let detail = format!("Access-Control-Allow-Origin: {value}");
                 self.push(names[1], "GET", &url, Outcome::Pass, detail);
             }
-            None => {
-                let detail = "no Access-Control-Allow-Origin header, so browser clients cannot \
-                              read the document"
-                    .to_string();
+            Err(why) => {
+                let detail = format!("{why}, so browser clients cannot read the document");
                 self.push(names[1], "GET", &url, Outcome::Fail, detail);
             }
         }
@@ -561,20 +643,9 @@ impl Prober<'_> {
             Fetched::Answer(answer) => answer,
             other => return self.no_answer("OPTIONS", &url, other, &["mcp-preflight"]),
         };
-        let allow_origin = answer.header("access-control-allow-origin");
-        let (outcome, mut detail) = match (answer.status, allow_origin) {
-            (200..=299, Some(value)) => (
-                Outcome::Pass,
-                format!("{} with Access-Control-Allow-Origin: {value}", answer.status),
-            ),
-            (200..=299, None) => (
-                Outcome::Fail,
-                format!(
-                    "{} without Access-Control-Allow-Origin, so browsers refuse the POST",
-                    answer.status
-                ),
-            ),
-            (401 | 403, _) => (
+        let (outcome, mut detail) = match answer.status {
+            200..=299 => preflight_verdict(&answer),
+            401 | 403 => (
                 Outcome::Fail,
                 format!(
                     "{}: a preflight carries no credentials, so nothing may challenge or deny \
@@ -591,7 +662,7 @@ impl Prober<'_> {
         self.push("mcp-preflight", "OPTIONS", &url, outcome, detail);
     }
 
-    /// The seed's check with a token: an MCP `initialize` gets a 200.
+    /// The seed's check with a token: an MCP `initialize` gets a 200 with a JSON-RPC result.
     fn initialize(&mut self, resource: &EnvResource, token: Option<&Token>) {
         let url = self.on_target(&resource.resource_url);
         let Some(token) = token else {
@@ -608,15 +679,16 @@ impl Prober<'_> {
             other => return self.no_answer("POST", &url, other, &["mcp-initialize"]),
         };
         let media = answer.media_type();
-        let (outcome, mut detail) = if answer.status != 200 {
-            (Outcome::Fail, format!("expected 200 with the token, got {}", answer.describe()))
+        let note = answer.unread_note();
+        let (outcome, detail) = if answer.status != 200 {
+            let detail = format!("expected 200 with the token, got {}{note}", answer.describe());
+            (Outcome::Fail, detail)
         } else if media != "application/json" && media != "text/event-stream" {
-            let detail = format!("200, but `{media}` is neither JSON nor an event stream");
+            let detail = format!("200, but `{media}` is neither JSON nor an event stream{note}");
             (Outcome::Fail, detail)
         } else {
-            (Outcome::Pass, format!("200 {media}: the MCP server initialized"))
+            initialize_verdict(&answer, &media)
         };
-        detail.push_str(&answer.unread_note());
         self.push("mcp-initialize", "POST", &url, outcome, detail);
     }
 
@@ -697,21 +769,44 @@ fn resource_verdict(object: &Map<String, Value>, resource: &EnvResource) -> (Out
     }
 }
 
+/// Whether `authorization_servers` names the issuer first, byte for byte. The official MCP
+/// clients (Python `mcp` 2.3.0, TypeScript `@modelcontextprotocol/client` 2.4.0) use the first
+/// entry and never read the others, so the issuer further down the list is not enough.
 fn servers_verdict(object: &Map<String, Value>, issuer: &str) -> (Outcome, String) {
-    match object.get("authorization_servers") {
-        Some(Value::Array(servers)) if servers.iter().any(|s| s.as_str() == Some(issuer)) => {
-            (Outcome::Pass, format!("authorization_servers names {issuer}"))
+    let servers = match object.get("authorization_servers") {
+        Some(Value::Array(servers)) => servers,
+        Some(other) => {
+            return (Outcome::Fail, format!("authorization_servers is {other}, not an array"));
         }
-        Some(Value::Array(servers)) => {
-            let found = Value::Array(servers.clone());
-            let detail = format!(
-                "authorization_servers is {found}, without the issuer `{issuer}` byte for byte"
-            );
-            (Outcome::Fail, detail)
+        None => return (Outcome::Fail, "the document has no `authorization_servers`".into()),
+    };
+    let first = match servers.first() {
+        Some(Value::String(first)) if first == issuer => {
+            let detail = match servers.len() {
+                1 => format!("authorization_servers names {issuer}"),
+                n => format!(
+                    "authorization_servers names {issuer} first of {n}, the one clients use"
+                ),
+            };
+            return (Outcome::Pass, detail);
         }
-        Some(other) => (Outcome::Fail, format!("authorization_servers is {other}, not an array")),
-        None => (Outcome::Fail, "the document has no `authorization_servers`".into()),
-    }
+        Some(Value::String(first)) => format!("`{}`", first.escape_debug()),
+        Some(other) => other.to_string(),
+        None => {
+            let detail =
+                "authorization_servers is empty: clients need the issuer as its first entry";
+            return (Outcome::Fail, detail.into());
+        }
+    };
+    let issuer_at = match servers.iter().position(|s| s.as_str() == Some(issuer)) {
+        Some(at) => format!("; the issuer is entry {}, which they never read", at + 1),
+        None => format!(", and the list does not hold the issuer `{issuer}` byte for byte"),
+    };
+    let detail = format!(
+        "authorization_servers names {first} first, not the issuer `{issuer}`: MCP clients use \
+         only the first entry{issuer_at}"
+    );
+    (Outcome::Fail, detail)
 }
 
 fn issuer_verdict(object: &Map<String, Value>, issuer: &str) -> (Outcome, String) {
@@ -730,6 +825,179 @@ fn issuer_verdict(object: &Map<String, Value>, issuer: &str) -> (Outcome, String
         Some(other) => (Outcome::Fail, format!("issuer is {other}, not a string")),
         None => (Outcome::Fail, "the document has no `issuer`".into()),
     }
+}
+
+/// The `Access-Control-Allow-Origin` value, when browsers let a client read the answer with it:
+/// `*`, or one origin as a browser serializes it (`https://app.example`, `http://[::1]:6274`),
+/// which lets that origin's pages read it. Browsers compare the value with the page's origin
+/// byte for byte, so `null` (the origin of sandboxed and `file:` pages, which any page can
+/// take on), a list, a path or a trailing `/` lets no client's page read it. The error says what
+/// was found, for the caller to add what it costs.
+fn allow_origin_verdict(answer: &Answer) -> Result<&str, String> {
+    let values: Vec<&str> = answer.headers_named("access-control-allow-origin").collect();
+    let value = match values.as_slice() {
+        [] => return Err("no Access-Control-Allow-Origin header".into()),
+        [value] => value.trim(),
+        several => {
+            return Err(format!(
+                "Access-Control-Allow-Origin {} times (`{}`), where browsers accept one",
+                several.len(),
+                several.join("`, `").escape_debug()
+            ));
+        }
+    };
+    if value == "*" || is_serialized_origin(value) {
+        return Ok(value);
+    }
+    let why = if value.eq_ignore_ascii_case("null") {
+        "the origin of sandboxed and file: pages, not of a client"
+    } else if value.contains([',', ' ']) {
+        "a list, where browsers accept one origin or `*`"
+    } else {
+        "neither `*` nor an origin as browsers write it (scheme://host[:port], lowercase, no path)"
+    };
+    Err(format!("Access-Control-Allow-Origin `{}` ({why})", value.escape_debug()))
+}
+
+/// Whether `value` is an origin as a browser serializes it: a lowercase `scheme://host`, with
+/// an optional `:port` and nothing after it, not even a `/`.
+fn is_serialized_origin(value: &str) -> bool {
+    let Some((scheme, host)) = value.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c));
+    let host_ok = !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_graphic() && !c.is_ascii_uppercase())
+        && !host.contains(['/', '?', '#', ',']);
+    scheme_ok && host_ok
+}
+
+/// Whether a 2xx preflight answer lets a browser send the MCP POST: an origin it accepts, and
+/// every header of [`PREFLIGHT_HEADERS`] allowed. `*` allows every header but `authorization`,
+/// which the Fetch standard leaves out of the wildcard; browsers have long let it through
+/// anyway and are withdrawing that, so `*` without `authorization` is a warning, not a failure.
+fn preflight_verdict(answer: &Answer) -> (Outcome, String) {
+    let status = answer.status;
+    let origin = match allow_origin_verdict(answer) {
+        Ok(value) => value,
+        Err(why) => {
+            return (Outcome::Fail, format!("{status} with {why}, so browsers refuse the POST"));
+        }
+    };
+    let found = format!("{status} with Access-Control-Allow-Origin: {origin}");
+
+    let lines: Vec<&str> = answer.headers_named("access-control-allow-headers").collect();
+    let allowed: Vec<String> = lines
+        .iter()
+        .flat_map(|line| line.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    let wildcard = allowed.iter().any(|name| name == "*");
+    let missing: Vec<&str> = PREFLIGHT_HEADERS
+        .into_iter()
+        .filter(|name| !allowed.iter().any(|a| a == name))
+        .filter(|name| !wildcard || *name == "authorization")
+        .collect();
+    match missing.as_slice() {
+        [] => (Outcome::Pass, format!("{found}, allowing {}", PREFLIGHT_HEADERS.join(", "))),
+        ["authorization"] if wildcard => {
+            let detail = format!(
+                "{found} and Access-Control-Allow-Headers `*`, which the Fetch standard does not \
+                 let cover authorization: browsers that follow it refuse the POST with a token, so \
+                 list authorization by name"
+            );
+            (Outcome::Warn, detail)
+        }
+        missing => {
+            let shown = match lines.as_slice() {
+                [] => "no Access-Control-Allow-Headers".to_string(),
+                _ => format!("Access-Control-Allow-Headers `{}`", lines.join(", ").escape_debug()),
+            };
+            let detail = format!(
+                "{found}, but {shown} does not allow {}, so browsers refuse the MCP POST, which \
+                 sends them",
+                missing.join(", ")
+            );
+            (Outcome::Fail, detail)
+        }
+    }
+}
+
+/// Whether a 200 answer to `initialize` holds a JSON-RPC result: the body itself, or in an
+/// event stream the first message that is not the server's own request or notification. A
+/// JSON-RPC error comes with a 200 too, and initializes nothing.
+fn initialize_verdict(answer: &Answer, media: &str) -> (Outcome, String) {
+    let fail = |why: String| (Outcome::Fail, format!("200 {media}, but {why}"));
+    let message = if media == "text/event-stream" {
+        match (&answer.event, &answer.unread) {
+            (Some(data), _) => data.as_bytes(),
+            (None, Some(why)) => return fail(format!("no JSON-RPC answer arrived: {why}")),
+            (None, None) => return fail("the stream ended without a JSON-RPC answer".into()),
+        }
+    } else if let Some(why) = &answer.unread {
+        return fail(why.clone());
+    } else {
+        &answer.body
+    };
+    let object = match serde_json::from_slice::<Value>(message) {
+        Ok(Value::Object(object)) => object,
+        Ok(other) => return fail(format!("the answer is a JSON {}", json_kind(&other))),
+        Err(e) => return fail(format!("the answer is not JSON: {e}")),
+    };
+    match (object.get("result"), object.get("error")) {
+        (_, Some(error)) => {
+            let code = error.get("code").map_or_else(|| "none".into(), Value::to_string);
+            let message = error.get("message").and_then(Value::as_str).unwrap_or_default();
+            fail(format!(
+                "the answer is a JSON-RPC error, code {code}: `{}`",
+                message.escape_debug()
+            ))
+        }
+        (Some(Value::Object(_)), None) => {
+            (Outcome::Pass, format!("200 {media}: the MCP server initialized"))
+        }
+        _ => fail("the answer has neither a JSON-RPC `result` object nor an `error`".into()),
+    }
+}
+
+/// The `resource_metadata` value the official MCP clients find in a `WWW-Authenticate` header,
+/// its lines joined by `, ` as their HTTP libraries join them. Python `mcp` 2.3.0 and
+/// TypeScript `@modelcontextprotocol/client` 2.4.0 do not parse challenges: both take the first
+/// match of `resource_metadata=(?:"([^"]+)"|([^\s,]+))` anywhere in the text, inside another
+/// challenge or a quoted value as well.
+fn pattern_resource_metadata(header: &str) -> Option<&str> {
+    const NAME: &str = "resource_metadata=";
+    let mut from = 0;
+    while let Some(found) = header[from..].find(NAME) {
+        let at = from + found + NAME.len();
+        let rest = &header[at..];
+        // The quoted alternative first: at least one character, up to the next quote.
+        if let Some(end) = rest.strip_prefix('"').and_then(|quoted| quoted.find('"'))
+            && end > 0
+        {
+            return Some(&rest[1..=end]);
+        }
+        let end = rest.find(|c: char| c.is_whitespace() || c == ',').unwrap_or(rest.len());
+        if end > 0 {
+            return Some(&rest[..end]);
+        }
+        from = at;
+    }
+    None
+}
+
+/// Whether the TypeScript client (`@modelcontextprotocol/client` 2.4.0) reads a
+/// `WWW-Authenticate` header, its lines joined by `, `: it splits the text at spaces, and
+/// ignores the header unless the first piece is `Bearer` or `DPoP` and the second is not empty.
+fn typescript_reads(header: &str) -> bool {
+    let mut pieces = header.split(' ');
+    let scheme = pieces.next().unwrap_or_default();
+    let next = pieces.next().unwrap_or_default();
+    TYPESCRIPT_SCHEMES.iter().any(|s| scheme.eq_ignore_ascii_case(s)) && !next.is_empty()
 }
 
 /// Whether a 401 carries the challenge clients read: `WWW-Authenticate` under that name,
@@ -765,7 +1033,8 @@ fn challenge_verdict(answer: &Answer, prm_url: &str) -> (Outcome, String) {
             }
         }
     }
-    let Some(bearer) = challenges.iter().find(|c| c.scheme.eq_ignore_ascii_case("bearer")) else {
+    let judged = challenges.iter().position(|c| c.scheme.eq_ignore_ascii_case("bearer"));
+    let Some(bearer) = judged.map(|at| &challenges[at]) else {
         let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
         let found = if schemes.is_empty() {
             "no challenge at all".to_string()
@@ -779,15 +1048,9 @@ fn challenge_verdict(answer: &Answer, prm_url: &str) -> (Outcome, String) {
         return (Outcome::Fail, detail);
     };
 
-    let among = match challenges.len() {
-        1 => String::new(),
-        n => format!(" (one of {n} challenges)"),
-    };
     let values: Vec<&str> = bearer.params_named("resource_metadata").collect();
     match values.as_slice() {
-        [found] if *found == prm_url => {
-            (Outcome::Pass, format!("Bearer challenge with resource_metadata=\"{prm_url}\"{among}"))
-        }
+        [found] if *found == prm_url => clients_verdict(&challenges, bearer, &lines, prm_url),
         [found] => {
             let detail = format!(
                 "resource_metadata is `{}`, not the PRM URL `{prm_url}`",
@@ -812,6 +1075,65 @@ fn challenge_verdict(answer: &Answer, prm_url: &str) -> (Outcome, String) {
             (Outcome::Fail, detail)
         }
     }
+}
+
+/// Whether the official clients read a header whose Bearer challenge is right as probe reads it.
+/// They read the text rather than the challenges: a `resource_metadata` anywhere but in the
+/// Bearer challenge may be the one they follow, which fails, and the TypeScript client ignores
+/// a header that does not start with the Bearer challenge. That only warns: the client then
+/// tries the well-known PRM URLs, which are the PRM URL itself and are checked on their own,
+/// and loses only the challenge's `scope`.
+fn clients_verdict(
+    challenges: &[Challenge],
+    bearer: &Challenge,
+    lines: &[&str],
+    prm_url: &str,
+) -> (Outcome, String) {
+    let others = challenges.iter().filter(|c| !std::ptr::eq(*c, bearer));
+    let decoy = others
+        .flat_map(|c| c.params_named("resource_metadata").map(move |value| (c, value)))
+        .find(|(_, value)| *value != prm_url);
+    if let Some((challenge, value)) = decoy {
+        let detail = format!(
+            "the {} challenge `{}` gives resource_metadata `{}` too: the MCP clients take the \
+             first `resource_metadata=` in the header, whatever challenge holds it, so no other \
+             value than the PRM URL `{prm_url}` may appear",
+            challenge.scheme,
+            challenge.text.escape_debug(),
+            value.escape_debug()
+        );
+        return (Outcome::Fail, detail);
+    }
+    let header = lines.join(", ");
+    if let Some(found) = pattern_resource_metadata(&header).filter(|found| *found != prm_url) {
+        let detail = format!(
+            "the MCP clients take the first `resource_metadata=` anywhere in the header, quoted \
+             values included, and here it gives `{}`, not the PRM URL `{prm_url}`",
+            found.escape_debug()
+        );
+        return (Outcome::Fail, detail);
+    }
+
+    let among = match challenges.len() {
+        1 => String::new(),
+        n => format!(" (one of {n} challenges)"),
+    };
+    let found = format!("Bearer challenge with resource_metadata=\"{prm_url}\"{among}");
+    if typescript_reads(&header) {
+        return (Outcome::Pass, found);
+    }
+    let first = &challenges[0];
+    let start = if std::ptr::eq(first, bearer) {
+        format!("the header starts `{}`", first.text.escape_debug())
+    } else {
+        format!("the first challenge is {}", first.scheme)
+    };
+    let detail = format!(
+        "{found}, but {start}: the TypeScript MCP client reads WWW-Authenticate only when it \
+         starts with `Bearer ` and a parameter, so it ignores this challenge and its scope and \
+         tries the well-known PRM URLs instead (see prm-json)"
+    );
+    (Outcome::Warn, detail)
 }
 
 /// One challenge of a `WWW-Authenticate` header: a scheme, then a token68 or auth-params,
@@ -1031,11 +1353,68 @@ struct Answer {
     headers: Vec<(String, String)>,
     /// The body, or as much of it as was read: at most [`MAX_BODY_BYTES`].
     body: Vec<u8>,
-    /// Why `body` is not the whole body, phrased to follow "but": too large, or broken off.
+    /// Why `body` is not the whole body, phrased to follow "but": too large, or broken off. An
+    /// event stream read up to its answer is not one: the rest is not needed.
     unread: Option<String>,
+    /// For an event stream, the data of the first event that may answer the request.
+    event: Option<String>,
 }
 
 impl Answer {
+    /// Replaces the token in everything the deployment sent that a check may print.
+    fn redact(&mut self, token: &Token) {
+        for (_, value) in &mut self.headers {
+            *value = token.redact(value);
+        }
+        self.body = token.redact_bytes(&self.body);
+        if let Some(event) = &mut self.event {
+            *event = token.redact(event);
+        }
+    }
+
+    /// Reads the body to its end, at most [`MAX_BODY_BYTES`] of it. One byte more than the
+    /// limit tells a body at the limit from a larger one, and what was read is kept, so that an
+    /// HTML page can still be recognised by its start.
+    fn read_body(&mut self, reader: impl Read) {
+        self.unread = match reader.take(MAX_BODY_BYTES + 1).read_to_end(&mut self.body) {
+            Err(e) => Some(format!("the body could not be read: {e}")),
+            Ok(_) if self.body.len() as u64 > MAX_BODY_BYTES => {
+                self.body.truncate(MAX_BODY_BYTES as usize);
+                Some(too_large())
+            }
+            Ok(_) => None,
+        };
+    }
+
+    /// Reads an event stream up to the first event that may answer the request, within
+    /// [`MAX_BODY_BYTES`]. An MCP server may send its own messages first, and may keep the
+    /// stream open after its answer, so reading to the end could only end at the timeout.
+    fn read_event_stream(&mut self, mut reader: impl Read) {
+        let mut stream = EventStream::default();
+        let mut chunk = [0; 8192];
+        loop {
+            let read = match reader.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(read) => read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.unread = Some(format!("the body could not be read: {e}"));
+                    return;
+                }
+            };
+            let kept = read.min(MAX_BODY_BYTES as usize - self.body.len());
+            self.body.extend_from_slice(&chunk[..kept]);
+            if let Some(data) = stream.feed(&chunk[..kept]).into_iter().find(|d| may_answer(d)) {
+                self.event = Some(data);
+                return;
+            }
+            if kept < read {
+                self.unread = Some(too_large());
+                return;
+            }
+        }
+    }
+
     /// A note for the checks that judge only the status and headers, so that a body probe
     /// could not read is reported without failing them; empty when the body was read.
     fn unread_note(&self) -> String {
@@ -1088,6 +1467,79 @@ impl Answer {
             ),
             _ => format!("{} {media}", self.status),
         }
+    }
+}
+
+fn too_large() -> String {
+    format!("the body is larger than {MAX_BODY_BYTES} bytes, the most probe reads")
+}
+
+/// Whether an event's data may be the answer to probe's request: not empty, as a priming event
+/// that carries only an id is, and not a request or notification of the server's own, which
+/// has a `method`.
+fn may_answer(data: &str) -> bool {
+    let own = matches!(
+        serde_json::from_str::<Value>(data),
+        Ok(Value::Object(message)) if message.contains_key("method")
+    );
+    !data.trim().is_empty() && !own
+}
+
+/// A reader of the event stream format (`text/event-stream`, HTML standard section 9.2), fed
+/// a body as it arrives. Only `data` fields matter to probe; a blank line ends an event.
+#[derive(Default)]
+struct EventStream {
+    /// The line so far, without its end.
+    line: Vec<u8>,
+    /// The current event's data, each `data` line followed by a line feed.
+    data: Vec<u8>,
+    /// Whether the last byte ended a line with a CR, so that an LF right after it is the same
+    /// line end, not an empty line.
+    after_cr: bool,
+}
+
+impl EventStream {
+    /// Reads `bytes`, and returns the data of each event they complete.
+    fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut events = Vec::new();
+        for &b in bytes {
+            let after_cr = std::mem::take(&mut self.after_cr);
+            match b {
+                b'\n' if after_cr => {}
+                b'\r' | b'\n' => {
+                    self.after_cr = b == b'\r';
+                    events.extend(self.end_line());
+                }
+                _ => self.line.push(b),
+            }
+        }
+        events
+    }
+
+    /// Ends the current line: a blank one dispatches the event, when any data was given.
+    fn end_line(&mut self) -> Option<String> {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            if self.data.is_empty() {
+                return None;
+            }
+            let mut data = std::mem::take(&mut self.data);
+            data.pop();
+            return Some(String::from_utf8_lossy(&data).into_owned());
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(0) => return None,
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (&line[..], &[][..]),
+        };
+        if field == b"data" {
+            self.data.extend_from_slice(value);
+            self.data.push(b'\n');
+        }
+        None
     }
 }
 
@@ -1153,7 +1605,7 @@ impl Client {
                 .options(url)
                 .header("origin", PREFLIGHT_ORIGIN)
                 .header("access-control-request-method", "POST")
-                .header("access-control-request-headers", "authorization, content-type")
+                .header("access-control-request-headers", PREFLIGHT_HEADERS.join(","))
                 .call(),
         };
         let mut response = match result {
@@ -1173,21 +1625,14 @@ impl Client {
                 (name.as_str().to_ascii_lowercase(), value)
             })
             .collect();
-        // One byte more than the limit tells a body at the limit from a larger one, and what
-        // was read is kept, so that an HTML page can still be recognised by its start.
-        let mut body = Vec::new();
+        let mut answer = Answer { status, headers, body: Vec::new(), unread: None, event: None };
         let reader = response.body_mut().as_reader();
-        let unread = match reader.take(MAX_BODY_BYTES + 1).read_to_end(&mut body) {
-            Err(e) => Some(format!("the body could not be read: {e}")),
-            Ok(_) if body.len() as u64 > MAX_BODY_BYTES => {
-                body.truncate(MAX_BODY_BYTES as usize);
-                Some(format!(
-                    "the body is larger than {MAX_BODY_BYTES} bytes, the most probe reads"
-                ))
-            }
-            Ok(_) => None,
-        };
-        Fetched::Answer(Answer { status, headers, body, unread })
+        if answer.media_type() == "text/event-stream" {
+            answer.read_event_stream(reader);
+        } else {
+            answer.read_body(reader);
+        }
+        Fetched::Answer(answer)
     }
 }
 
@@ -1226,7 +1671,15 @@ pub fn render_human(probed: &Probed) -> String {
         ));
     }
     let s = probed.summary;
-    out.push_str(&format!("{} passed, {} failed, {} skipped\n", s.passed, s.failed, s.skipped));
+    // Warnings are counted only when there are some, so a clean run reads as it always has.
+    let warned = match s.warned {
+        0 => String::new(),
+        n => format!(", {n} warned"),
+    };
+    out.push_str(&format!(
+        "{} passed{warned}, {} failed, {} skipped\n",
+        s.passed, s.failed, s.skipped
+    ));
     out
 }
 
@@ -1329,6 +1782,64 @@ mod tests {
         let detail =
             format!("redirecting to `{}` and {}", r#"x?t=tok"en"#.escape_debug(), "tok\"en");
         assert_eq!(token.redact(&detail), "redirecting to `x?t=[token]` and [token]");
+    }
+
+    #[test]
+    fn an_echoed_token_is_redacted_in_any_ascii_case_and_escaped_form() {
+        let token = Token::new("9F86D0aB'\"x".into()).unwrap();
+        let json = Value::from("9f86d0ab'\"X").to_string();
+        let detail = format!("text/x-9f86d0ab'\"x, {json} and {}", r#"9F86D0AB\'\"X"#);
+        assert_eq!(token.redact(&detail), r#"text/x-[token], "[token]" and [token]"#);
+        // Text around the token keeps its characters, whatever their encoding.
+        assert_eq!(token.redact("é9F86D0aB'\"xé"), "é[token]é");
+        assert_eq!(token.redact_bytes(b"\xff9f86d0ab'\"x"), b"\xff[token]");
+    }
+
+    #[test]
+    fn the_clients_pattern_takes_the_first_resource_metadata_anywhere() {
+        let find = pattern_resource_metadata;
+        assert_eq!(
+            find(r#"Bearer resource_metadata="https://h/p", scope="a""#),
+            Some("https://h/p")
+        );
+        assert_eq!(find(r#"Basic realm="resource_metadata=u, v", Bearer"#), Some("u"));
+        assert_eq!(find(r#"Basic x_resource_metadata="d", resource_metadata="p""#), Some("d"));
+        // An empty quoted value falls to the unquoted alternative, which takes the quotes.
+        assert_eq!(find(r#"Bearer resource_metadata="", a=b"#), Some(r#""""#));
+        assert_eq!(find("Bearer resource_metadata=, resource_metadata=x"), Some("x"));
+        assert_eq!(find(r#"Bearer Resource_Metadata="p""#), None);
+    }
+
+    #[test]
+    fn the_typescript_client_reads_only_a_header_that_starts_with_its_scheme() {
+        assert!(typescript_reads(r#"Bearer resource_metadata="u", Basic realm="x""#));
+        assert!(typescript_reads(r#"dpop resource_metadata="u""#));
+        assert!(!typescript_reads(r#"Basic realm="x", Bearer resource_metadata="u""#));
+        assert!(!typescript_reads(r#"Bearer  resource_metadata="u""#));
+        assert!(!typescript_reads("Bearer"));
+    }
+
+    #[test]
+    fn an_allowed_origin_is_one_origin_as_browsers_write_it() {
+        for origin in ["https://app.example", "http://localhost:6274", "http://[::1]:8080"] {
+            assert!(is_serialized_origin(origin), "{origin}");
+        }
+        for value in ["null", "https://app.example/", "https://App.example", "app.example", ""] {
+            assert!(!is_serialized_origin(value), "{value}");
+        }
+        assert!(!is_serialized_origin("https://a.example,https://b.example"));
+    }
+
+    #[test]
+    fn an_event_stream_yields_the_data_of_each_complete_event() {
+        let mut stream = EventStream::default();
+        assert_eq!(stream.feed(b": comment\r\nid: 0\r\ndata:\r\n\r"), [""]);
+        // The LF after a CR at the end of the last chunk is the same line end.
+        assert!(stream.feed(b"\nevent: message\rdata: {\"a\":\rdata:1}\r").is_empty());
+        assert_eq!(stream.feed(b"\r"), ["{\"a\":\n1}"]);
+        assert_eq!(stream.feed(b"data\ndata:  two\n\ndata: cut"), ["\n two"]);
+        assert!(!may_answer("") && !may_answer(r#"{"jsonrpc":"2.0","method":"ping","id":7}"#));
+        assert!(may_answer(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#) && may_answer("not json"));
     }
 
     #[test]

@@ -48,6 +48,45 @@ struct Faults {
     prm_bytes: usize,
     /// A token that initializes nothing is redirected to a login page that names it.
     token_in_location: bool,
+    /// A token that initializes nothing gets a 500 whose content type echoes it.
+    token_in_content_type: bool,
+    /// How the PRM documents list their authorization servers.
+    servers: Servers,
+    /// The `Access-Control-Allow-Origin` of every answer in place of `*`.
+    allow_origin: Option<&'static str>,
+    /// The preflight's `Access-Control-Allow-Headers` in place of the router's list.
+    allow_headers: Option<&'static str>,
+    /// How `initialize` with the right token is answered.
+    initialize: Initialize,
+}
+
+/// How `authorization_servers` lists the issuer.
+#[derive(Clone, Copy, Default)]
+enum Servers {
+    /// `[issuer]`.
+    #[default]
+    Issuer,
+    /// `["https://evil.example", issuer]`: the issuer is listed, but not where clients look.
+    DecoyFirst,
+    /// `[issuer, "https://other.example"]`: the issuer where clients look, another after it.
+    IssuerFirst,
+}
+
+/// How the MCP endpoint answers an `initialize` that carries the right token.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Initialize {
+    /// 200 `application/json` with a JSON-RPC `result`.
+    #[default]
+    Result,
+    /// 200 `application/json` with a JSON-RPC `error`, which initializes nothing.
+    Error,
+    /// 200 `text/event-stream`: a priming event, a notification, then the `result`.
+    Events,
+    /// 200 `text/event-stream` whose first message is a JSON-RPC `error`.
+    ErrorEvent,
+    /// 200 `text/event-stream` with the `result`, then kept open with comments, as a server
+    /// that streams further messages on the same answer does.
+    OpenEvents,
 }
 
 /// Forms of the challenge header, all but the first two beyond what the router sends.
@@ -65,6 +104,15 @@ enum Challenge {
     NoBearer,
     /// `resource_metadata=https://…`: a URL is not a token, so it must be quoted.
     Unquoted,
+    /// The Bearer challenge first, then a Basic one: the order every client reads.
+    BearerThenBasic,
+    /// A Basic challenge naming a decoy PRM, before the right Bearer challenge.
+    DecoyBefore,
+    /// The right Bearer challenge, then a Basic challenge naming a decoy PRM.
+    DecoyAfter,
+    /// The Bearer challenge first, with `resource_metadata=<decoy>` inside an earlier quoted
+    /// value, where the clients' pattern finds it before the real parameter.
+    DecoyInText,
 }
 
 /// One request the server received, to check where a token went.
@@ -177,6 +225,13 @@ fn handle(stream: TcpStream, origin: &str, faults: Faults, seen: &Mutex<Vec<Seen
     let mut body = vec![0; length.min(64 * 1024)];
     reader.read_exact(&mut body).ok()?;
 
+    let initializes = method == "POST"
+        && path == "/mcp"
+        && authorization.as_deref() == Some(&format!("Bearer {TOKEN}"));
+    if initializes && faults.initialize == Initialize::OpenEvents {
+        seen.lock().unwrap().push(Seen { method, path, authorization });
+        return stream_events(stream);
+    }
     let (status, headers, body) = answer(&method, &path, authorization.as_deref(), origin, faults);
     seen.lock().unwrap().push(Seen { method, path, authorization });
     let mut response = format!("HTTP/1.1 {status} X\r\n");
@@ -192,6 +247,41 @@ fn handle(stream: TcpStream, origin: &str, faults: Faults, seen: &Mutex<Vec<Seen
     stream.write_all(response.as_bytes()).ok()
 }
 
+/// Answers `initialize` with an event stream that stays open: the result, then a comment every
+/// 50 ms until the client goes away or 15 s have passed, longer than probe's timeout, so that a
+/// client that reads to the end cannot finish in time.
+fn stream_events(mut stream: TcpStream) -> Option<()> {
+    let head = "HTTP/1.1 200 X\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+    stream.write_all(format!("{head}{}", event(&initialize_result())).as_bytes()).ok()?;
+    for _ in 0..300 {
+        std::thread::sleep(Duration::from_millis(50));
+        stream.write_all(b": still here\n\n").ok()?;
+    }
+    Some(())
+}
+
+/// One server-sent event holding `message`, pretty-printed over several `data:` lines (with and
+/// without the optional space) as the format allows.
+fn event(message: &Value) -> String {
+    let text = serde_json::to_string_pretty(message).unwrap();
+    let lines: String = text.lines().map(|line| format!("data:{line}\r\n")).collect();
+    format!("event: message\r\n{}\r\n", lines.replacen("data:", "data: ", 1))
+}
+
+fn initialize_result() -> Value {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": { "protocolVersion": "2025-06-18", "capabilities": {},
+                    "serverInfo": { "name": "played", "version": "0" } },
+    })
+}
+
+fn initialize_error() -> Value {
+    let error = serde_json::json!({ "code": -32602, "message": "Unsupported protocol version" });
+    serde_json::json!({ "jsonrpc": "2.0", "id": 1, "error": error })
+}
+
 type Answer = (u16, Vec<(&'static str, String)>, String);
 
 /// What the played deployment answers: the router's arms, or the wiki behind `$default`.
@@ -203,7 +293,7 @@ fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults)
     let json = |status: u16, body: Value, cors: bool| -> Answer {
         let mut headers = vec![("Content-Type", "application/json".to_string())];
         if cors {
-            headers.push(("Access-Control-Allow-Origin", "*".into()));
+            headers.push(("Access-Control-Allow-Origin", f.allow_origin.unwrap_or("*").into()));
         }
         (status, headers, body.to_string())
     };
@@ -212,7 +302,11 @@ fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults)
             if f.doubled_resource { format!("{origin}/mcp/mcp") } else { format!("{origin}/mcp") };
         let mut body = serde_json::json!({
             "resource": resource,
-            "authorization_servers": [ISSUER],
+            "authorization_servers": match f.servers {
+                Servers::Issuer => vec![ISSUER],
+                Servers::DecoyFirst => vec!["https://evil.example", ISSUER],
+                Servers::IssuerFirst => vec![ISSUER, "https://other.example"],
+            },
             "bearer_methods_supported": ["header"],
             "padding": "",
         });
@@ -227,23 +321,39 @@ fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults)
             let token = auth.unwrap_or_default().trim_start_matches("Bearer ");
             (302, vec![("Location", format!("{origin}/login?expired={token}"))], String::new())
         }
+        ("POST", "/mcp") if f.token_in_content_type && auth.is_some() => {
+            let token = auth.unwrap_or_default().trim_start_matches("Bearer ");
+            (500, vec![("Content-Type", format!("text/x-{token}"))], "failed".into())
+        }
         ("POST", "/mcp") if auth == Some(&format!("Bearer {TOKEN}")) => {
-            let body = serde_json::json!({
+            let events = |messages: &[Value]| -> Answer {
+                // A priming event carries an id and no message; clients skip it.
+                let mut body = "id: 0\ndata:\n\n".to_string();
+                body.extend(messages.iter().map(event));
+                (200, vec![("Content-Type", "text/event-stream".into())], body)
+            };
+            let progress = serde_json::json!({
                 "jsonrpc": "2.0",
-                "id": 1,
-                "result": { "protocolVersion": "2025-06-18", "capabilities": {},
-                            "serverInfo": { "name": "played", "version": "0" } },
+                "method": "notifications/message",
+                "params": { "level": "info", "data": "starting" },
             });
-            json(200, body, true)
+            match f.initialize {
+                Initialize::Result | Initialize::OpenEvents => json(200, initialize_result(), true),
+                Initialize::Error => json(200, initialize_error(), true),
+                Initialize::Events => events(&[progress, initialize_result()]),
+                Initialize::ErrorEvent => events(&[initialize_error()]),
+            }
         }
         ("OPTIONS", "/mcp") if f.challenged_preflight => {
             json(401, serde_json::json!({ "message": "Unauthorized" }), false)
         }
         ("OPTIONS", "/mcp") => {
+            let allowed = "authorization, content-type, mcp-protocol-version, mcp-session-id, \
+                           last-event-id";
             let headers = vec![
-                ("Access-Control-Allow-Origin", "*".to_string()),
+                ("Access-Control-Allow-Origin", f.allow_origin.unwrap_or("*").to_string()),
                 ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS".into()),
-                ("Access-Control-Allow-Headers", "authorization, content-type".into()),
+                ("Access-Control-Allow-Headers", f.allow_headers.unwrap_or(allowed).into()),
             ];
             (204, headers, String::new())
         }
@@ -273,6 +383,17 @@ fn answer(method: &str, path: &str, auth: Option<&str>, origin: &str, f: Faults)
                     )]
                 }
                 Challenge::Unquoted => vec![format!("Bearer resource_metadata={prm_url}")],
+                Challenge::BearerThenBasic => vec![format!(r#"{bearer}, Basic realm="wiki""#)],
+                Challenge::DecoyBefore => {
+                    vec![format!(r#"Basic resource_metadata="{origin}/decoy-prm", {bearer}"#)]
+                }
+                Challenge::DecoyAfter => {
+                    vec![bearer, format!(r#"Basic resource_metadata="{origin}/decoy-prm""#)]
+                }
+                Challenge::DecoyInText => vec![format!(
+                    "Bearer error_description=\"try resource_metadata={origin}/decoy-prm\", \
+                     resource_metadata=\"{prm_url}\""
+                )],
             };
             let (status, mut headers, mut body) =
                 json(401, serde_json::json!({ "error": "unauthorized" }), true);
@@ -720,20 +841,194 @@ fn a_token_the_deployment_echoes_back_is_redacted_from_every_report() {
 }
 
 #[test]
-fn a_bearer_challenge_after_another_in_the_same_header_passes() {
+fn a_bearer_challenge_after_another_in_the_same_header_is_read_but_warned_about() {
     let faults = Faults { challenge: Challenge::AfterBasic, ..Faults::default() };
     let (code, report, _) = probe_local(faults, &[]);
     assert_eq!(code, 0, "{report:#}");
+    assert_eq!(with_outcome(&report, "warn"), ["mcp-challenge"]);
+    assert_eq!(report["summary"]["warned"], 1);
     let why = detail(&report, "mcp-challenge");
     assert!(why.contains("resource_metadata=") && why.contains("one of 2 challenges"), "{why}");
+    assert!(why.contains("first challenge is Basic") && why.contains("TypeScript"), "{why}");
 }
 
 #[test]
-fn a_bearer_challenge_on_its_own_header_line_among_others_passes() {
+fn a_bearer_challenge_on_its_own_header_line_among_others_is_read_but_warned_about() {
     let faults = Faults { challenge: Challenge::SeveralLines, ..Faults::default() };
     let (code, report, _) = probe_local(faults, &[]);
     assert_eq!(code, 0, "{report:#}");
-    assert!(detail(&report, "mcp-challenge").contains("one of 3 challenges"), "{report:#}");
+    assert_eq!(with_outcome(&report, "warn"), ["mcp-challenge"]);
+    let why = detail(&report, "mcp-challenge");
+    assert!(why.contains("one of 3 challenges") && why.contains("Negotiate"), "{why}");
+}
+
+#[test]
+fn a_bearer_challenge_before_another_passes_without_a_warning() {
+    let faults = Faults { challenge: Challenge::BearerThenBasic, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(with_outcome(&report, "warn"), Vec::<String>::new());
+    assert!(detail(&report, "mcp-challenge").contains("one of 2 challenges"), "{report:#}");
+}
+
+#[test]
+fn a_decoy_resource_metadata_in_another_challenge_fails_before_or_after_the_bearer_one() {
+    for challenge in [Challenge::DecoyBefore, Challenge::DecoyAfter] {
+        let faults = Faults { challenge, ..Faults::default() };
+        let (code, report, _) = probe_local(faults, &[]);
+        assert_eq!(code, 1, "{report:#}");
+        assert_eq!(with_outcome(&report, "fail"), ["mcp-challenge"]);
+        let why = detail(&report, "mcp-challenge");
+        assert!(why.contains("/decoy-prm") && why.contains("Basic"), "{why}");
+        assert!(why.contains("first `resource_metadata=`"), "{why}");
+    }
+}
+
+#[test]
+fn a_decoy_resource_metadata_inside_a_quoted_value_fails_as_the_clients_pattern_finds_it() {
+    let faults = Faults { challenge: Challenge::DecoyInText, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-challenge"]);
+    let why = detail(&report, "mcp-challenge");
+    assert!(why.contains("/decoy-prm") && why.contains("first `resource_metadata=`"), "{why}");
+}
+
+#[test]
+fn a_prm_naming_another_server_first_fails_since_clients_use_only_the_first() {
+    let faults = Faults { servers: Servers::DecoyFirst, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    let failed = ["prm-authorization-servers", "root-prm-authorization-servers"];
+    assert_eq!(with_outcome(&report, "fail"), failed);
+    for check in failed {
+        let why = detail(&report, check);
+        assert!(why.contains("`https://evil.example` first"), "{why}");
+        assert!(why.contains("use only the first") && why.contains("entry 2"), "{why}");
+    }
+}
+
+#[test]
+fn a_prm_naming_the_issuer_first_and_another_server_after_it_passes() {
+    let faults = Faults { servers: Servers::IssuerFirst, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let why = detail(&report, "prm-authorization-servers");
+    assert!(why.contains(ISSUER) && why.contains("first of 2"), "{why}");
+}
+
+#[test]
+fn an_allow_origin_of_null_fails_every_cors_check() {
+    let faults = Faults { allow_origin: Some("null"), ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 1);
+    let failed = ["mcp-preflight", "prm-cors", "root-prm-cors", "as-metadata-cors"];
+    assert_eq!(with_outcome(&report, "fail"), failed);
+    for check in failed {
+        assert!(detail(&report, check).contains("`null`"), "{report:#}");
+    }
+}
+
+#[test]
+fn an_allow_origin_naming_one_origin_passes() {
+    let faults = Faults { allow_origin: Some("https://inspector.example"), ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(detail(&report, "prm-cors").contains("https://inspector.example"), "{report:#}");
+}
+
+#[test]
+fn a_preflight_that_does_not_allow_a_header_of_the_mcp_post_fails_and_names_it() {
+    for (allowed, missing) in [
+        ("content-type, mcp-protocol-version", "authorization"),
+        ("authorization, content-type", "mcp-protocol-version"),
+        ("authorization", "content-type, mcp-protocol-version"),
+    ] {
+        let faults = Faults { allow_headers: Some(allowed), ..Faults::default() };
+        let (code, report, _) = probe_local(faults, &[]);
+        assert_eq!(code, 1, "{allowed}: {report:#}");
+        assert_eq!(with_outcome(&report, "fail"), ["mcp-preflight"], "{allowed}");
+        let why = detail(&report, "mcp-preflight");
+        assert!(why.contains(&format!("does not allow {missing},")), "{allowed}: {why}");
+    }
+}
+
+#[test]
+fn a_preflight_that_allows_the_headers_in_any_case_passes() {
+    let allowed = "Authorization,Content-Type , MCP-Protocol-Version";
+    let faults = Faults { allow_headers: Some(allowed), ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(with_outcome(&report, "warn"), Vec::<String>::new());
+}
+
+#[test]
+fn a_preflight_allowing_headers_by_wildcard_is_warned_about_for_authorization() {
+    let faults = Faults { allow_headers: Some("*"), ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(with_outcome(&report, "warn"), ["mcp-preflight"]);
+    let why = detail(&report, "mcp-preflight");
+    assert!(why.contains("`*`") && why.contains("authorization"), "{why}");
+}
+
+#[test]
+fn a_json_rpc_error_to_initialize_fails_with_its_code_and_message() {
+    let faults = Faults { initialize: Initialize::Error, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &["--token", TOKEN]);
+    assert_eq!(code, 1);
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-initialize"]);
+    let why = detail(&report, "mcp-initialize");
+    assert!(why.contains("-32602") && why.contains("Unsupported protocol version"), "{why}");
+    assert!(!why.contains("initialized"), "{why}");
+}
+
+#[test]
+fn an_event_stream_answer_to_initialize_is_judged_by_its_first_message() {
+    let faults = Faults { initialize: Initialize::Events, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &["--token", TOKEN]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(detail(&report, "mcp-initialize").contains("text/event-stream"), "{report:#}");
+
+    let faults = Faults { initialize: Initialize::ErrorEvent, ..Faults::default() };
+    let (code, report, _) = probe_local(faults, &["--token", TOKEN]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(with_outcome(&report, "fail"), ["mcp-initialize"]);
+    let why = detail(&report, "mcp-initialize");
+    assert!(why.contains("-32602") && why.contains("Unsupported protocol version"), "{why}");
+}
+
+#[test]
+fn an_event_stream_left_open_is_read_up_to_its_answer_not_to_the_timeout() {
+    let faults = Faults { initialize: Initialize::OpenEvents, ..Faults::default() };
+    let started = Instant::now();
+    let (code, report, _) = probe_local(faults, &["--token", TOKEN]);
+    assert_eq!(code, 0, "{report:#}");
+    let why = detail(&report, "mcp-initialize");
+    assert!(why.contains("initialized") && !why.contains("could not be read"), "{why}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+/// A token of uppercase hex digits: lowercased, it is still the whole secret.
+const HEX_TOKEN: &str = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08";
+
+#[test]
+fn a_token_echoed_in_a_content_type_is_redacted_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults { token_in_content_type: true, ..Faults::default() };
+    let deployment = Deployment::start(None, faults);
+    let spec = local_spec(dir.path(), deployment.port);
+    for format in ["human", "json"] {
+        let args = ["probe", spec.to_str().unwrap(), "--env", "local", "--format", format, "-v"];
+        let output = specgen(&args, Some(HEX_TOKEN));
+        assert_eq!(output.status.code(), Some(1));
+        let printed = [output.stdout, output.stderr].concat();
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(!printed.to_ascii_lowercase().contains(&HEX_TOKEN.to_ascii_lowercase()));
+        assert!(printed.contains("500 text/x-[token]"), "{printed}");
+    }
+    let sent = format!("Bearer {HEX_TOKEN}");
+    assert!(deployment.seen().iter().any(|s| s.authorization.as_ref() == Some(&sent)));
 }
 
 #[test]
