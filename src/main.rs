@@ -175,10 +175,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // The HTTP client's own debug log prints headers as received, which can hold a token a
+    // deployment echoed back, so it stays at info even at -vv.
     let level = match verbose {
         0 => "warn",
         1 => "specgen=debug",
-        _ => "debug",
+        _ => "debug,ureq=info,ureq_proto=info",
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -1018,8 +1018,9 @@ fn a_token_echoed_in_a_content_type_is_redacted_in_any_case() {
     let faults = Faults { token_in_content_type: true, ..Faults::default() };
     let deployment = Deployment::start(None, faults);
     let spec = local_spec(dir.path(), deployment.port);
-    for format in ["human", "json"] {
-        let args = ["probe", spec.to_str().unwrap(), "--env", "local", "--format", format, "-v"];
+    // -vv too: the HTTP library's own debug log would print the headers as received.
+    for (format, verbose) in [("human", "-v"), ("json", "-v"), ("human", "-vv")] {
+        let args = ["probe", spec.to_str().unwrap(), "--env", "local", "--format", format, verbose];
         let output = specgen(&args, Some(HEX_TOKEN));
         assert_eq!(output.status.code(), Some(1));
         let printed = [output.stdout, output.stderr].concat();

@@ -74,6 +74,7 @@ class Record:
                 "url": str(request.url),
                 "status": None,
                 "content_type": None,
+                "www_authenticate": None,
             }
         )
 
@@ -85,6 +86,7 @@ class Record:
             if same and entry["url"] == str(response.request.url) and entry["status"] is None:
                 entry["status"] = response.status_code
                 entry["content_type"] = response.headers.get("content-type")
+                entry["www_authenticate"] = response.headers.get("www-authenticate")
                 break
 
     def write(self, path: str) -> None:

@@ -123,6 +123,14 @@ def judge(
         if first
         else f"{client} made no request",
     )
+    # The router's challenge is the clients' only pointer to the PRM in every deployment here.
+    challenge = (first or {}).get("www_authenticate") or ""
+    pointer = f'resource_metadata="{path_inserted_prm(mcp_url)}"'
+    checks.check(
+        "challenge-points-to-prm",
+        challenge.startswith("Bearer ") and pointer in challenge,
+        f"the 401 carried WWW-Authenticate: {challenge!r}",
+    )
 
     if expect == "ok":
         checks.check(

@@ -24,8 +24,20 @@ JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 
 
-def req(method: str, url: str, status: int | None, content_type: str | None = JSON) -> dict:
-    return {"method": method, "url": url, "status": status, "content_type": content_type}
+def req(
+    method: str,
+    url: str,
+    status: int | None,
+    content_type: str | None = JSON,
+    www_authenticate: str | None = None,
+) -> dict:
+    return {
+        "method": method,
+        "url": url,
+        "status": status,
+        "content_type": content_type,
+        "www_authenticate": www_authenticate,
+    }
 
 
 def record(ok: bool, requests: list[dict], error: str | None = None) -> dict:
@@ -40,7 +52,7 @@ def record(ok: bool, requests: list[dict], error: str | None = None) -> dict:
     }
 
 
-CHALLENGE = req("POST", MCP, 401)
+CHALLENGE = req("POST", MCP, 401, JSON, f'Bearer resource_metadata="{PRM}", scope="wiki"')
 
 # The gateway's access log when discovery reaches the router.
 ROUTED = (
@@ -231,3 +243,12 @@ def test_the_doubled_reason_must_name_the_doubled_url() -> None:
         access = verdict.parse_access_log(log)
         args = (MCP, ISSUER, "mcp", prm_resource)
         assert verdict.judge("doubled-resource", rec, access, *args) == 1
+
+
+def test_a_challenge_that_does_not_point_to_the_prm_is_caught() -> None:
+    for challenge in (None, 'Bearer scope="wiki"', f'Basic resource_metadata="{PRM}"'):
+
+        def mutate(rec: dict, _lines: list[str], challenge=challenge) -> None:
+            rec["requests"][0]["www_authenticate"] = challenge
+
+        assert judge_ok(mutate) == 1, challenge

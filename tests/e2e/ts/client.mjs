@@ -72,7 +72,7 @@ async function recordingFetch(input, init) {
     const url = input instanceof Request ? input.url : String(input);
     const fallbackMethod = input instanceof Request ? input.method : 'GET';
     const method = (init?.method ?? fallbackMethod).toUpperCase();
-    const entry = { method, url, status: null, content_type: null };
+    const entry = { method, url, status: null, content_type: null, www_authenticate: null };
     record.requests.push(entry);
     console.log(`  -> ${method} ${url}`);
     const pending = fetch(input, init);
@@ -89,6 +89,7 @@ async function recordingFetch(input, init) {
     }
     entry.status = response.status;
     entry.content_type = response.headers.get('content-type');
+    entry.www_authenticate = response.headers.get('www-authenticate');
     console.log(`  <- ${response.status} ${method} ${url}`);
     const challenge = response.headers.get('www-authenticate');
     if (response.status === 401 && challenge) {
