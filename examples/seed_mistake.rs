@@ -34,18 +34,9 @@ enum Command {
         spec: PathBuf,
         #[arg(long)]
         env: String,
-        #[arg(long = "backend", value_name = "NAME=PATH", value_parser = parse_backend)]
+        #[arg(long = "backend", value_name = "NAME=PATH", value_parser = serve::parse_backend)]
         backends: Vec<(String, PathBuf)>,
     },
-}
-
-fn parse_backend(text: &str) -> Result<(String, PathBuf), String> {
-    match text.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
-            Ok((name.to_owned(), PathBuf::from(path)))
-        }
-        _ => Err("write NAME=PATH".into()),
-    }
 }
 
 fn main() -> ExitCode {

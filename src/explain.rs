@@ -722,8 +722,7 @@ pub fn run(request: &Request) -> Report {
     report.source = compiled.source;
     report.diagnostics = compiled.diagnostics.sorted();
     let Some(model) = compiled.model else {
-        let unreadable = report.diagnostics.iter().any(|d| d.code == "spec-unreadable");
-        report.exit = if unreadable { exit::IO } else { exit::INVALID };
+        report.exit = run::spec_failure_exit(&report.diagnostics);
         return report;
     };
 

@@ -115,18 +115,9 @@ enum Command {
         env: String,
         /// Run a backend from a binary that speaks the Lambda Runtime API, such as the
         /// generated router crate's example: NAME=PATH. Repeatable.
-        #[arg(long = "backend", value_name = "NAME=PATH", value_parser = parse_backend)]
+        #[arg(long = "backend", value_name = "NAME=PATH", value_parser = serve::parse_backend)]
         backends: Vec<(String, PathBuf)>,
     },
-}
-
-fn parse_backend(text: &str) -> Result<(String, PathBuf), String> {
-    match text.split_once('=') {
-        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
-            Ok((name.to_owned(), PathBuf::from(path)))
-        }
-        _ => Err(format!("`{text}` is not NAME=PATH")),
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

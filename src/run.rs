@@ -177,6 +177,12 @@ fn read_capped(file: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The exit code of a command that stopped at its spec's diagnostics: a spec that cannot be
+/// read is an I/O failure, any other error an invalid spec.
+pub fn spec_failure_exit(diagnostics: &[Diagnostic]) -> u8 {
+    if diagnostics.iter().any(|d| d.code == "spec-unreadable") { exit::IO } else { exit::INVALID }
+}
+
 /// Everything a command found and did, for the binary to print.
 #[derive(Debug, Default)]
 pub struct Report {

@@ -66,6 +66,16 @@ pub struct Report {
     pub error: Option<(String, String)>,
 }
 
+/// Reads a `--backend NAME=PATH` argument.
+pub fn parse_backend(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err(format!("`{text}` is not NAME=PATH")),
+    }
+}
+
 /// Set by `SIGINT` or `SIGTERM`: the gateway stops its functions and returns.
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -79,8 +89,7 @@ pub fn run(request: &Request, listening: impl FnOnce(&str)) -> Report {
     let model = match compiled.model {
         Some(model) if !compiled.diagnostics.has_errors() => model,
         _ => {
-            let unreadable = report.diagnostics.iter().any(|d| d.code == "spec-unreadable");
-            report.exit = if unreadable { exit::IO } else { exit::INVALID };
+            report.exit = run::spec_failure_exit(&report.diagnostics);
             return report;
         }
     };

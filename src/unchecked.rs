@@ -13,7 +13,7 @@ use std::str::FromStr;
 use heck::ToSnakeCase;
 
 use crate::diag::Diagnostic;
-use crate::model::Model;
+use crate::model::{Model, RouteModel};
 use crate::render::{self, File, RenderError};
 use crate::{run, serve};
 
@@ -83,9 +83,9 @@ fn rename_crates(model: &mut Model, suffix: &str) {
 /// right, and the gateway sent discovery elsewhere.
 fn shadow_discovery(model: &mut Model) -> Result<(), String> {
     let well_known =
-        |key: &str| key.split_once(' ').is_some_and(|(_, p)| p.starts_with("/.well-known/"));
+        |r: &RouteModel| r.path.as_deref().is_some_and(|p| p.starts_with("/.well-known/"));
     let before = model.routes.len();
-    model.routes.retain(|r| !well_known(&r.key));
+    model.routes.retain(|r| !well_known(r));
     if model.routes.len() == before {
         return Err("the model has no route under /.well-known/ to drop".into());
     }

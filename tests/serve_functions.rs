@@ -64,9 +64,16 @@ for _ in range(ROUNDS):
 }
 
 fn serve(spec: &Path, binary: &Path) -> Child {
+    serve_backends(spec, &[("fn", binary)])
+}
+
+/// `specgen serve` with each `(backend, binary)` given by `--backend`.
+fn serve_backends(spec: &Path, backends: &[(&str, &Path)]) -> Child {
+    let backends =
+        backends.iter().map(|(name, binary)| format!("--backend={name}={}", binary.display()));
     Command::new(env!("CARGO_BIN_EXE_specgen"))
-        .args(["serve", spec.to_str().unwrap(), "--env", "local", "--backend"])
-        .arg(format!("fn={}", binary.display()))
+        .args(["serve", spec.to_str().unwrap(), "--env", "local"])
+        .args(backends)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -186,18 +193,6 @@ routes:",
     path
 }
 
-fn serve_router(spec: &Path, function: &Path, router: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_specgen"))
-        .args(["serve", spec.to_str().unwrap(), "--env", "local"])
-        .arg(format!("--backend=fn={}", function.display()))
-        .arg(format!("--backend=mcp={}", router.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn a_router_binary_built_for_another_backend_or_spec_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +201,7 @@ fn a_router_binary_built_for_another_backend_or_spec_is_refused() {
     let digest = specgen::render::router_identity(&model, &model.crates[0]);
     let plain = function(dir.path(), "plain.py", "");
     let stale = function(dir.path(), "stale.py", &format!("# built from {}", "0".repeat(64)));
-    let mut child = serve_router(&spec, &plain, &stale);
+    let mut child = serve_backends(&spec, &[("fn", &plain), ("mcp", &stale)]);
     assert_eq!(wait(&mut child), Some(64));
     let mut stderr = String::new();
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
@@ -215,7 +210,7 @@ fn a_router_binary_built_for_another_backend_or_spec_is_refused() {
 
     // Its twin: the same binary carrying this spec's digest is served.
     let current = function(dir.path(), "current.py", &format!("# built from {digest}"));
-    let mut child = serve_router(&spec, &plain, &current);
+    let mut child = serve_backends(&spec, &[("fn", &plain), ("mcp", &current)]);
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("serving on"), "{line}");
